@@ -1,0 +1,206 @@
+/**
+ * Starting and stopping each broker under test as its own process on a random free port of
+ * 127.0.0.1. A broker counts as ready when its port accepts a TCP connection; a broker that exits
+ * or never opens its port within the start timeout is reported as not available, never waited on.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BROKER_NAMES = ['bucketmq', 'mosquitto', 'aedes'] as const;
+export type BrokerName = (typeof BROKER_NAMES)[number];
+
+export const HOST = '127.0.0.1';
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const PROJECT_DIR = path.dirname(BENCH_DIR);
+const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
+const OUTPUT_TAIL_BYTES = 4096;
+const STOP_GRACE_MS = 3_000;
+
+/**
+ * Mosquitto settings beyond the listener. Defaults would make Mosquitto drop QoS 0 messages once
+ * 1000 are queued for a client (max_queued_messages also caps QoS 0 for online clients in 2.0) and
+ * hold QoS 1 to 20 in flight; these lift both so every broker is asked to deliver everything.
+ */
+export const MOSQUITTO_SETTINGS = [
+  'allow_anonymous true',
+  'persistence false',
+  'set_tcp_nodelay true',
+  'max_inflight_messages 1000',
+  'max_queued_messages 1000000',
+  'log_dest stderr',
+  'log_type error',
+  'log_type warning',
+];
+
+export interface BrokerOptions {
+  /** Extra arguments for `src/server.ts` (e.g. to enable anonymous mode). */
+  bucketmqArgs: string[];
+  /** Milliseconds to wait for the port to accept connections. */
+  startTimeoutMs: number;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export class BrokerUnavailable extends Error {}
+
+export class RunningBroker {
+  readonly name: BrokerName;
+  readonly port: number;
+  readonly #child: ChildProcess;
+  readonly #tempDir: string;
+  #exit: ExitInfo | null = null;
+  readonly exited: Promise<ExitInfo>;
+  #output = '';
+
+  constructor(name: BrokerName, port: number, child: ChildProcess, tempDir: string) {
+    this.name = name;
+    this.port = port;
+    this.#child = child;
+    this.#tempDir = tempDir;
+    const keep = (chunk: Buffer): void => {
+      this.#output = (this.#output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_BYTES);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#exit = { code, signal };
+        resolve(this.#exit);
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  get alive(): boolean {
+    return this.#exit === null;
+  }
+
+  get exitInfo(): ExitInfo | null {
+    return this.#exit;
+  }
+
+  /** The last few KiB the broker printed, for crash reports. */
+  get output(): string {
+    return this.#output;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#exit === null) {
+      this.#child.kill('SIGTERM');
+      const timer = setTimeout(() => this.#child.kill('SIGKILL'), STOP_GRACE_MS);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    rmSync(this.#tempDir, { recursive: true, force: true });
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port assigned'));
+      });
+    });
+  });
+}
+
+function spawnBroker(name: BrokerName, port: number, tempDir: string, options: BrokerOptions): ChildProcess {
+  const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
+  switch (name) {
+    case 'mosquitto': {
+      const conf = path.join(tempDir, 'mosquitto.conf');
+      writeFileSync(conf, [`listener ${port} ${HOST}`, ...MOSQUITTO_SETTINGS, ''].join('\n'));
+      return spawn(MOSQUITTO_BIN, ['-c', conf], { stdio });
+    }
+    case 'aedes':
+      return spawn(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'aedes-server.ts'), '--port', String(port)], {
+        cwd: PROJECT_DIR,
+        stdio,
+      });
+    case 'bucketmq': {
+      const entry = path.join(PROJECT_DIR, 'src', 'server.ts');
+      if (!existsSync(entry)) throw new BrokerUnavailable('src/server.ts does not exist yet');
+      return spawn(
+        process.execPath,
+        ['--import', 'tsx', entry, '--mqtt-port', String(port), '--data-dir', path.join(tempDir, 'data'), ...options.bucketmqArgs],
+        { cwd: PROJECT_DIR, stdio },
+      );
+    }
+  }
+}
+
+/** Resolves once a TCP connection to the port succeeds; rejects if the broker exits or time runs out. */
+async function waitForPort(broker: RunningBroker, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!broker.alive) break;
+    const connected = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: HOST, port: broker.port });
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => { socket.destroy(); resolve(false); });
+    });
+    if (connected) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const exit = broker.exitInfo;
+  const why = exit !== null
+    ? `exited during start (code ${exit.code ?? '-'}, signal ${exit.signal ?? '-'})`
+    : `port ${broker.port} not accepting connections after ${timeoutMs} ms`;
+  const tail = lastLines(broker.output, 5);
+  throw new BrokerUnavailable(tail === '' ? why : `${why}: ${tail}`);
+}
+
+export async function startBroker(name: BrokerName, options: BrokerOptions): Promise<RunningBroker> {
+  const port = await freePort();
+  const tempDir = mkdtempSync(path.join(os.tmpdir(), `bench-${name}-`));
+  let child: ChildProcess;
+  try {
+    child = spawnBroker(name, port, tempDir, options);
+  } catch (error) {
+    rmSync(tempDir, { recursive: true, force: true });
+    throw error;
+  }
+  const broker = new RunningBroker(name, port, child, tempDir);
+  child.once('error', () => { /* spawn failure shows up as an exit during start */ });
+  try {
+    await waitForPort(broker, options.startTimeoutMs);
+  } catch (error) {
+    await broker.stop();
+    throw error;
+  }
+  return broker;
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system, all threads) a process has used so far, or null if it is gone. */
+export function cpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (proc(5)).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+export function lastLines(text: string, count: number): string {
+  return text.trim().split('\n').slice(-count).join(' | ');
+}

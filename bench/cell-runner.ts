@@ -1,0 +1,251 @@
+/**
+ * One cell of the table: one scenario against one freshly started broker. A fresh broker per cell
+ * keeps rows independent (no leftover sessions or memory from the previous row) and means a crash
+ * costs one cell, not the rest of the run.
+ *
+ * Timing: from the first PUBLISH written (publisher process) to the last delivery received
+ * (subscriber process) — and for QoS 1 also the last PUBACK — using the machine-wide monotonic clock.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cpuSeconds, HOST, lastLines, PROJECT_DIR, startBroker, BrokerUnavailable, type BrokerName, type BrokerOptions, type RunningBroker } from './brokers.ts';
+import { GeneratorProcess } from './generator-process.ts';
+import type { Credentials } from './packets.ts';
+import type { Phase, PublisherSpec, SetupCommand, SubscriberSpec } from './protocol.ts';
+import { expectedDeliveries, type Scenario } from './scenarios.ts';
+
+/** How the load generator is laid out in processes. */
+export type GeneratorLayout = 'single' | 'split';
+
+export interface CellOptions {
+  broker: BrokerOptions;
+  layout: GeneratorLayout;
+  /** Whole cell (setup + warm-up + measurement), milliseconds. */
+  timeoutMs: number;
+  /** After publishing finished, this long without a new delivery means the rest was lost. */
+  stallMs: number;
+  payloadBytes: number;
+  credentials: Credentials;
+}
+
+export type CellStatus = 'ok' | 'lost' | 'timeout' | 'crashed' | 'error' | 'n/a';
+
+export interface CellResult {
+  broker: BrokerName;
+  scenario: string;
+  status: CellStatus;
+  /** Deliveries per second over the measured window (partial for timeout/crashed). */
+  rate: number | null;
+  expected: number;
+  delivered: number;
+  published: number;
+  /** QoS 1: PUBACKs the publisher received. */
+  acked: number;
+  elapsedMs: number | null;
+  /** CPU used during measurement, percent of one core. */
+  brokerCpu: number | null;
+  /** Per generator process, percent of one core. */
+  generatorCpu: number[];
+  /** The broker died after the measurement, while the clients disconnected. */
+  crashedAfterRun: boolean;
+  note: string;
+}
+
+type PhaseOutcome = 'complete' | 'stalled' | 'timeout' | 'crashed' | 'failed';
+
+const POLL_MS = 25;
+
+export async function runCell(name: BrokerName, scenario: Scenario, options: CellOptions): Promise<CellResult> {
+  const result: CellResult = {
+    broker: name, scenario: scenario.id, status: 'error', rate: null,
+    expected: expectedDeliveries(scenario), delivered: 0, published: 0, acked: 0, elapsedMs: null,
+    brokerCpu: null, generatorCpu: [], crashedAfterRun: false, note: '',
+  };
+  let broker: RunningBroker;
+  try {
+    broker = await startBroker(name, options.broker);
+  } catch (error) {
+    result.status = 'n/a';
+    result.note = error instanceof BrokerUnavailable || error instanceof Error ? error.message : String(error);
+    return result;
+  }
+  const deadline = Date.now() + options.timeoutMs;
+  const generators = layoutGenerators(scenario, options);
+  try {
+    for (const [index, generator] of generators.entries()) {
+      const outcome = await settleSetup(generator.setup(setupCommand(scenario, options, broker, generator, index)), broker, deadline);
+      if (outcome !== null) return finish(result, outcome, broker, generators, null);
+    }
+    if (scenario.warmupPerPublisher > 0) {
+      const outcome = await runPhase('warmup', scenario, scenario.warmupPerPublisher, generators, broker, deadline, options);
+      if (outcome !== 'complete' && outcome !== 'stalled') return finish(result, outcome, broker, generators, null);
+      if (outcome === 'stalled') result.note = `warm-up lost ${expectedDeliveries(scenario, scenario.warmupPerPublisher) - sumOf(generators, 'delivered')}`;
+    }
+    const cpuBefore = sampleCpu(broker, generators);
+    const outcome = await runPhase('measure', scenario, scenario.messagesPerPublisher, generators, broker, deadline, options);
+    const cpuAfter = sampleCpu(broker, generators);
+    return finish(result, outcome, broker, generators, { before: cpuBefore, after: cpuAfter });
+  } finally {
+    await Promise.all(generators.map((g) => g.stop()));
+    if (broker.alive) {
+      await sleep(500);
+      if (!broker.alive && (result.status === 'ok' || result.status === 'lost')) result.crashedAfterRun = true;
+    }
+    if (result.crashedAfterRun || result.status === 'crashed') {
+      const tail = lastLines(broker.output, 2);
+      if (tail !== '') result.note = joinNote(result.note, `broker said: ${tail.slice(0, 300)}`);
+    }
+    await broker.stop();
+  }
+}
+
+function layoutGenerators(scenario: Scenario, options: CellOptions): GeneratorProcess[] {
+  const subscribers = subscriberSpec(scenario);
+  const publishers = publisherSpec(scenario, options);
+  if (options.layout === 'single') return [new GeneratorProcess({ subscribers, publishers }, PROJECT_DIR)];
+  // Subscribers first: they must be subscribed before anything is published.
+  return [
+    new GeneratorProcess({ subscribers, publishers: null }, PROJECT_DIR),
+    new GeneratorProcess({ subscribers: null, publishers }, PROJECT_DIR),
+  ];
+}
+
+function subscriberSpec(scenario: Scenario): SubscriberSpec {
+  return { connections: scenario.subscribers, filter: scenario.filter, qos: scenario.qos };
+}
+
+function publisherSpec(scenario: Scenario, options: CellOptions): PublisherSpec {
+  return { connections: scenario.topics.length, topics: scenario.topics, qos: scenario.qos, payloadBytes: options.payloadBytes, window: scenario.window };
+}
+
+function setupCommand(scenario: Scenario, options: CellOptions, broker: RunningBroker, generator: GeneratorProcess, index: number): SetupCommand {
+  return {
+    type: 'setup', host: HOST, port: broker.port, label: `bench${process.pid}g${index}`,
+    credentials: options.credentials,
+    subscribers: generator.hostsSubscribers ? subscriberSpec(scenario) : null,
+    publishers: generator.hostsPublishers ? publisherSpec(scenario, options) : null,
+  };
+}
+
+/** Null when setup succeeded, else why the cell ends. */
+async function settleSetup(setup: Promise<void>, broker: RunningBroker, deadline: number): Promise<PhaseOutcome | null> {
+  let settled: 'ok' | 'failed' | null = null;
+  setup.then(() => { settled = 'ok'; }, () => { settled = 'failed'; });
+  for (;;) {
+    if (settled === 'ok') return null;
+    if (!broker.alive) return 'crashed';
+    if (settled === 'failed') return (await brokerDiesSoon(broker)) ? 'crashed' : 'failed';
+    if (Date.now() > deadline) return 'timeout';
+    await sleep(POLL_MS);
+  }
+}
+
+/** A broker crash usually reaches the generator (connection reset) before our exit event. */
+async function brokerDiesSoon(broker: RunningBroker): Promise<boolean> {
+  for (let waited = 0; waited < 1_000 && broker.alive; waited += POLL_MS) await sleep(POLL_MS);
+  return !broker.alive;
+}
+
+async function runPhase(
+  phase: Phase, scenario: Scenario, perPublisher: number, generators: GeneratorProcess[],
+  broker: RunningBroker, deadline: number, options: CellOptions,
+): Promise<PhaseOutcome> {
+  const expected = expectedDeliveries(scenario, perPublisher);
+  for (const generator of generators) {
+    generator.run({
+      type: 'run', phase,
+      messagesPerPublisher: generator.hostsPublishers ? perPublisher : 0,
+      expectedDeliveries: generator.hostsSubscribers ? expected : 0,
+    });
+  }
+  let lastCount = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    await sleep(POLL_MS);
+    if (!broker.alive) return 'crashed';
+    if (generators.some((g) => g.failure !== null)) return (await brokerDiesSoon(broker)) ? 'crashed' : 'failed';
+    const progress = generators.map((g) => g.progress);
+    if (progress.every((p) => p !== null && p.publishDone && p.deliveryDone)) return 'complete';
+    const count = sumOf(generators, 'delivered') + sumOf(generators, 'acked');
+    if (count !== lastCount) {
+      lastCount = count;
+      lastChange = Date.now();
+    }
+    const published = generators.every((g) => g.progress !== null && (!g.hostsPublishers || g.progress.lastSendNs > 0));
+    if (published && Date.now() - lastChange > options.stallMs) return 'stalled';
+    if (Date.now() > deadline) return 'timeout';
+  }
+}
+
+function sumOf(generators: GeneratorProcess[], field: 'delivered' | 'sent' | 'acked' | 'unexpectedAcks'): number {
+  let total = 0;
+  for (const generator of generators) total += generator.progress?.[field] ?? 0;
+  return total;
+}
+
+interface CpuSample {
+  wallNs: number;
+  broker: number | null;
+  generators: (number | null)[];
+}
+
+function sampleCpu(broker: RunningBroker, generators: GeneratorProcess[]): CpuSample {
+  return { wallNs: Number(process.hrtime.bigint()), broker: cpuSeconds(broker.pid), generators: generators.map((g) => cpuSeconds(g.pid)) };
+}
+
+function percent(before: number | null | undefined, after: number | null | undefined, seconds: number): number | null {
+  if (before == null || after == null || seconds <= 0) return null;
+  return Math.round(((after - before) / seconds) * 100);
+}
+
+function finish(
+  result: CellResult, outcome: PhaseOutcome, broker: RunningBroker, generators: GeneratorProcess[],
+  cpu: { before: CpuSample; after: CpuSample } | null,
+): CellResult {
+  result.delivered = sumOf(generators, 'delivered');
+  result.published = sumOf(generators, 'sent');
+  result.acked = sumOf(generators, 'acked');
+  const unexpectedAcks = sumOf(generators, 'unexpectedAcks');
+  let start = Infinity;
+  let end = 0;
+  for (const generator of generators) {
+    const p = generator.progress;
+    if (p === null) continue;
+    if (p.firstSendNs > 0) start = Math.min(start, p.firstSendNs);
+    end = Math.max(end, p.lastDeliveryNs, p.lastAckNs);
+  }
+  if (Number.isFinite(start) && end > start && result.delivered > 0) {
+    result.elapsedMs = (end - start) / 1e6;
+    result.rate = result.delivered / ((end - start) / 1e9);
+  }
+  if (cpu !== null) {
+    const seconds = (cpu.after.wallNs - cpu.before.wallNs) / 1e9;
+    result.brokerCpu = percent(cpu.before.broker, cpu.after.broker, seconds);
+    result.generatorCpu = cpu.after.generators.map((after, i) => percent(cpu.before.generators[i], after, seconds) ?? -1);
+  }
+  switch (outcome) {
+    case 'complete':
+    case 'stalled':
+      result.status = result.delivered >= result.expected ? 'ok' : 'lost';
+      if (result.delivered > result.expected) result.note = joinNote(result.note, `${result.delivered - result.expected} extra deliveries`);
+      break;
+    case 'timeout':
+      result.status = 'timeout';
+      break;
+    case 'crashed': {
+      result.status = 'crashed';
+      const exit = broker.exitInfo;
+      result.note = joinNote(result.note, `broker exited (code ${exit?.code ?? '-'}, signal ${exit?.signal ?? '-'})`);
+      break;
+    }
+    case 'failed':
+      result.status = 'error';
+      result.note = joinNote(result.note, generators.find((g) => g.failure !== null)?.failure ?? 'load generator failed');
+      break;
+  }
+  if (unexpectedAcks > 0) result.note = joinNote(result.note, `${unexpectedAcks} PUBACKs for ids not in flight`);
+  return result;
+}
+
+function joinNote(a: string, b: string): string {
+  return a === '' ? b : `${a}; ${b}`;
+}

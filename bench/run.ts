@@ -1,0 +1,231 @@
+/**
+ * `npm run bench` — bucketmq against Mosquitto and aedes, side by side, same load generator.
+ *
+ *   npm run bench -- --messages 200000 --only qos0-1to1,fanout --brokers bucketmq,mosquitto
+ *
+ * For every row, each broker is started fresh on a random 127.0.0.1 port, driven by the load
+ * generator in separate process(es), then stopped. Prints a table of delivered msg/s and writes
+ * bench/results.json.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BROKER_NAMES, MOSQUITTO_SETTINGS, PROJECT_DIR, type BrokerName } from './brokers.ts';
+import { runCell, type CellOptions, type CellResult, type GeneratorLayout } from './cell-runner.ts';
+import { buildScenarios, expectedDeliveries, SCENARIO_IDS, type Scenario, type ScenarioId } from './scenarios.ts';
+import { formatCount, formatRate, renderTable } from './table.ts';
+
+const USAGE = `usage: npm run bench -- [options]
+  --messages N         deliveries per row (fan-out: N / subscribers messages) [500000]
+  --only IDS           rows, comma-separated: ${SCENARIO_IDS.join(',')} [all]
+  --brokers NAMES      comma-separated: ${BROKER_NAMES.join(',')} [all]
+  --layout L           single: publishers and subscribers in one generator process;
+                       split: one process each [split]
+  --timeout S          seconds per cell, setup and warm-up included [60]
+  --stall S            seconds without a delivery, after publishing ended, that count as loss [3]
+  --warmup N           warm-up deliveries per cell; -1 = 5% up to 20000 [-1]
+  --publishers N       publishers of the many-to-one row [100]
+  --fanout-subs N      subscribers of the fan-out row [1000]
+  --window N           QoS 1 publisher in-flight window [100]
+  --payload BYTES      payload size [64]
+  --start-timeout S    seconds for a broker to open its port [20]
+  --bucketmq-arg ARG   extra argument for src/server.ts (repeatable)
+  --username U --password P   credentials every client sends (brokers that need them)
+  --json FILE          results file [bench/results.json]`;
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '500000' },
+    only: { type: 'string' },
+    brokers: { type: 'string', default: BROKER_NAMES.join(',') },
+    layout: { type: 'string', default: 'split' },
+    timeout: { type: 'string', default: '60' },
+    stall: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '-1' },
+    publishers: { type: 'string', default: '100' },
+    'fanout-subs': { type: 'string', default: '1000' },
+    window: { type: 'string', default: '100' },
+    payload: { type: 'string', default: '64' },
+    'start-timeout': { type: 'string', default: '20' },
+    'bucketmq-arg': { type: 'string', multiple: true, default: [] },
+    username: { type: 'string' },
+    password: { type: 'string' },
+    json: { type: 'string', default: path.join(PROJECT_DIR, 'bench', 'results.json') },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+function integer(name: string, text: string, min: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) usageError(`--${name} must be an integer >= ${min}`);
+  return value;
+}
+
+function list<T extends string>(name: string, text: string, allowed: readonly T[]): T[] {
+  const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const item of items) if (!(allowed as readonly string[]).includes(item)) usageError(`--${name}: unknown "${item}" (known: ${allowed.join(', ')})`);
+  return items as T[];
+}
+
+function usageError(message: string): never {
+  console.error(`${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+const layout = values.layout as GeneratorLayout;
+if (layout !== 'single' && layout !== 'split') usageError('--layout must be single or split');
+const brokers = BROKER_NAMES.filter((name) => list('brokers', values.brokers, BROKER_NAMES).includes(name));
+const only = values.only === undefined ? [...SCENARIO_IDS] : list<ScenarioId>('only', values.only, SCENARIO_IDS);
+const scenarios = buildScenarios({
+  messages: integer('messages', values.messages, 1),
+  publishers: integer('publishers', values.publishers, 1),
+  fanoutSubscribers: integer('fanout-subs', values['fanout-subs'], 1),
+  window: integer('window', values.window, 1),
+  warmupDeliveries: integer('warmup', values.warmup, -1),
+  payloadBytes: integer('payload', values.payload, 0),
+}).filter((scenario) => only.includes(scenario.id));
+
+const cellOptions: CellOptions = {
+  broker: { bucketmqArgs: values['bucketmq-arg'], startTimeoutMs: integer('start-timeout', values['start-timeout'], 1) * 1000 },
+  layout,
+  timeoutMs: integer('timeout', values.timeout, 1) * 1000,
+  stallMs: integer('stall', values.stall, 1) * 1000,
+  payloadBytes: integer('payload', values.payload, 0),
+  credentials: {
+    ...(values.username === undefined ? {} : { username: values.username }),
+    ...(values.password === undefined ? {} : { password: values.password }),
+  },
+};
+
+// --- Run: rows outer, brokers inner, so the brokers of one row run close together in time. ---
+
+const results = new Map<string, CellResult>();
+const key = (scenario: string, broker: string): string => `${scenario}/${broker}`;
+const startedAt = Date.now();
+
+console.error(`bench: ${scenarios.length} rows × ${brokers.join(', ')}; generator layout ${layout}; ${os.cpus().length} cores`);
+for (const scenario of scenarios) {
+  for (const broker of brokers) {
+    const cell = await runCell(broker, scenario, cellOptions);
+    results.set(key(scenario.id, broker), cell);
+    console.error(`  ${scenario.id.padEnd(12)} ${broker.padEnd(10)} ${describeCell(cell)}`);
+  }
+}
+
+function describeCell(cell: CellResult): string {
+  const parts = [cell.status, cell.rate === null ? '' : `${formatRate(cell.rate)} msg/s`, `${formatCount(cell.delivered)}/${formatCount(cell.expected)}`];
+  if (cell.brokerCpu !== null) parts.push(`cpu broker ${cell.brokerCpu}% gen ${cell.generatorCpu.join('+')}%`);
+  if (cell.crashedAfterRun) parts.push('broker crashed while clients disconnected');
+  if (cell.note !== '') parts.push(cell.note);
+  return parts.filter((p) => p !== '').join('  ');
+}
+
+// --- Table. ---
+
+function cellText(cell: CellResult | undefined): string {
+  if (cell === undefined) return '-';
+  const rate = cell.rate === null ? '' : formatRate(cell.rate);
+  switch (cell.status) {
+    case 'ok': return `${rate}${cell.crashedAfterRun ? ' †' : ''}`;
+    case 'lost': return `${rate} (lost ${formatCount(cell.expected - cell.delivered)})${cell.crashedAfterRun ? ' †' : ''}`;
+    case 'timeout': return rate === '' ? 'timeout' : `timeout @${rate}`;
+    case 'crashed': return rate === '' ? 'crashed' : `crashed @${rate}`;
+    case 'error': return 'error';
+    case 'n/a': return 'n/a';
+  }
+}
+
+function ratioText(ours: CellResult | undefined, theirs: CellResult | undefined): string {
+  if (ours?.rate == null || theirs?.rate == null || theirs.rate === 0) return '-';
+  const partial = ours.status !== 'ok' || theirs.status !== 'ok';
+  return `${(ours.rate / theirs.rate).toFixed(2)}x${partial ? '*' : ''}`;
+}
+
+const others = brokers.includes('bucketmq') ? brokers.filter((b) => b !== 'bucketmq') : [];
+const header = ['row', ...brokers, ...others.map((b) => `bucketmq/${b}`)];
+const rows = scenarios.map((scenario) => [
+  scenario.title,
+  ...brokers.map((b) => cellText(results.get(key(scenario.id, b)))),
+  ...others.map((b) => ratioText(results.get(key(scenario.id, 'bucketmq')), results.get(key(scenario.id, b)))),
+]);
+const cpuRows = scenarios.map((scenario) => [
+  scenario.title,
+  ...brokers.map((b) => {
+    const cell = results.get(key(scenario.id, b));
+    if (cell?.brokerCpu == null) return '-';
+    return `${cell.brokerCpu}% / ${cell.generatorCpu.map((g) => `${g}%`).join(' + ')}`;
+  }),
+]);
+
+const totalDeliveries = scenarios.map((s) => `${s.id} ${formatCount(expectedDeliveries(s))}`).join(', ');
+const lines = [
+  '',
+  `Delivered msg/s (${cellOptions.payloadBytes}-byte payloads; deliveries per row: ${totalDeliveries}; generator layout: ${layout})`,
+  renderTable(header, rows),
+  '',
+  'CPU during the measured window, % of one core: broker / generator process(es)',
+  renderTable(['row', ...brokers], cpuRows),
+  '',
+];
+const notes: string[] = [];
+for (const scenario of scenarios) {
+  for (const broker of brokers) {
+    const cell = results.get(key(scenario.id, broker));
+    if (cell === undefined) continue;
+    const text = [cell.crashedAfterRun ? 'broker crashed while the clients disconnected, after the measurement' : '', cell.note]
+      .filter((s) => s !== '').join('; ');
+    if (text !== '') notes.push(`  ${broker}, ${scenario.title.replace(/\s+/g, ' ')}: ${text}`);
+  }
+}
+if (notes.length > 0) lines.push('Notes:', ...notes, '');
+lines.push(
+  '* ratio from a partial run (loss, timeout or crash)   † broker crashed after the measurement',
+  `Mosquitto config: ${MOSQUITTO_SETTINGS.filter((s) => !s.startsWith('log_')).join(', ')}`,
+  `Total time ${((Date.now() - startedAt) / 1000).toFixed(0)} s`,
+);
+console.log(lines.join('\n'));
+
+// --- results.json ---
+
+function versionOf(command: () => string): string {
+  try {
+    return command();
+  } catch {
+    return 'unknown';
+  }
+}
+
+const report = {
+  generatedAt: new Date().toISOString(),
+  machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}` },
+  versions: {
+    mosquitto: versionOf(() => execFileSync('/usr/sbin/mosquitto', ['-h'], { encoding: 'utf8' }).split('\n')[0] ?? ''),
+    aedes: versionOf(() => (JSON.parse(readFileSync(path.join(PROJECT_DIR, 'node_modules', 'aedes', 'package.json'), 'utf8')) as { version: string }).version),
+  },
+  settings: {
+    layout, payloadBytes: cellOptions.payloadBytes, timeoutMs: cellOptions.timeoutMs, stallMs: cellOptions.stallMs,
+    mosquittoConfig: MOSQUITTO_SETTINGS, bucketmqArgs: cellOptions.broker.bucketmqArgs,
+  },
+  rows: scenarios.map((scenario: Scenario) => ({
+    id: scenario.id,
+    title: scenario.title,
+    publishers: scenario.topics.length,
+    subscribers: scenario.subscribers,
+    qos: scenario.qos,
+    messagesPerPublisher: scenario.messagesPerPublisher,
+    warmupPerPublisher: scenario.warmupPerPublisher,
+    results: Object.fromEntries(brokers.map((b) => {
+      const cell = results.get(key(scenario.id, b));
+      return [b, cell === undefined ? null : { ...cell, rate: cell.rate === null ? null : Math.round(cell.rate), elapsedMs: cell.elapsedMs === null ? null : Math.round(cell.elapsedMs) }];
+    })),
+  })),
+};
+writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+console.log(`Wrote ${path.relative(process.cwd(), values.json) || values.json}`);

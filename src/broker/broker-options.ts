@@ -1,0 +1,55 @@
+import type { BrokerHooks } from './hooks.ts';
+import type { RetainedStore } from './retained/retained-store.ts';
+import type { SessionStore } from './session/session-store.ts';
+
+/** Engine limits. Every value has a unit and a default; see DEFAULT_LIMITS. */
+export interface BrokerLimits {
+  /** Largest packet accepted, bytes (checked from the fixed header before the body is buffered). */
+  maximumPacketSize: number;
+  /** Time a new connection has to send CONNECT, ms. */
+  connectTimeoutMs: number;
+  /** Outbound QoS 1/2 messages in flight per session (further capped by the client's receive maximum). */
+  maxInflight: number;
+  /** Inbound QoS 1/2 publishes a client may have unacknowledged (our receive maximum, MQTT 5 §3.2.2.3.3). */
+  receiveMaximum: number;
+  /** Messages queued per session beyond those in flight. When full, the oldest QoS 0 goes first, then new messages are dropped. */
+  maxQueued: number;
+  /** Bytes buffered on a socket above which QoS 0 messages to that client are dropped (slow consumer). */
+  maxSocketBufferBytes: number;
+  /** Topic name / filter length, UTF-8 bytes. */
+  maxTopicLength: number;
+  /** Topic levels. */
+  maxTopicDepth: number;
+  /** Subscriptions per session. */
+  maxSubscriptions: number;
+  /** Topic aliases a client may use towards us (MQTT 5 Topic Alias Maximum). */
+  topicAliasMaximum: number;
+  /** Server keep alive override, seconds; 0 = accept the client's value. */
+  serverKeepAlive: number;
+  /** Upper bound on session expiry, seconds (also applied to v3 clean=false sessions). */
+  maxSessionExpiry: number;
+}
+
+export const DEFAULT_LIMITS: BrokerLimits = {
+  maximumPacketSize: 256 * 1024,
+  connectTimeoutMs: 10_000,
+  maxInflight: 1000,
+  receiveMaximum: 1000,
+  maxQueued: 10_000,
+  maxSocketBufferBytes: 8 * 1024 * 1024,
+  maxTopicLength: 65_535,
+  maxTopicDepth: 128,
+  maxSubscriptions: 1000,
+  topicAliasMaximum: 65_535,
+  serverKeepAlive: 0,
+  maxSessionExpiry: 0xffffffff,
+};
+
+export interface BrokerOptions {
+  hooks?: BrokerHooks;
+  limits?: Partial<BrokerLimits>;
+  sessionStore?: SessionStore;
+  retainedStore?: RetainedStore;
+  /** Clock in epoch ms; injected so tests can drive expiry. */
+  now?: () => number;
+}

@@ -1,0 +1,358 @@
+import type { Packet } from 'mqtt-packet';
+import type { Broker } from '../broker.ts';
+import type { ClientInfo } from '../client-info.ts';
+import { ControlDecoder, encodeAck, encodeControl, encodePingresp } from '../codec/control-codec.ts';
+import { FrameReader, type FrameSink } from '../codec/frame-reader.ts';
+import { PacketType } from '../codec/packet-type.ts';
+import { decodePublish, encodePublish, packetIdOffset } from '../codec/publish-codec.ts';
+import { ProtocolViolation, malformed, protocolError } from '../errors.ts';
+import type { DisconnectCause } from '../hooks.ts';
+import type { Message } from '../message.ts';
+import { ReasonCode } from '../reason-codes.ts';
+import type { EncodingCache, Session, SessionLink } from '../session/session.ts';
+import type { Transport, TransportHandler } from '../transport/transport.ts';
+import { handleConnect } from './handle-connect.ts';
+import { handleDisconnect } from './handle-disconnect.ts';
+import { handlePublish } from './handle-publish.ts';
+import { handleSubscribe, handleUnsubscribe } from './handle-subscribe.ts';
+import type { Will } from './will.ts';
+
+export const enum ChannelState {
+  AwaitingConnect,
+  Authenticating,
+  Connected,
+  Closed,
+}
+
+/** An acknowledgement waiting for an asynchronous hook; acks leave in the order publishes came in. */
+interface PendingAck {
+  type: number;
+  packetId: number;
+  /** -1 while the hook runs; -2 = send nothing (v3 refusal). */
+  code: number;
+  onSent: (() => void) | null;
+}
+
+const MAX_FRAMES_WHILE_AUTHENTICATING = 1000;
+
+/**
+ * One client connection: the MQTT protocol state machine between a transport and the broker.
+ * `onFrame` is the single dispatcher: every packet goes through it, and it is the one place where a
+ * protocol violation becomes a DISCONNECT with a reason code and a closed connection (nothing is
+ * thrown past it). Packet families are handled in handle-*.ts.
+ */
+export class Channel implements TransportHandler, SessionLink, FrameSink {
+  readonly broker: Broker;
+  readonly transport: Transport;
+  state = ChannelState.AwaitingConnect;
+  protocolVersion: 3 | 4 | 5 = 4;
+  client: ClientInfo | null = null;
+  session: Session | null = null;
+  will: Will | null = null;
+  sendQuota = 65_535;
+  /** Largest packet the client accepts (MQTT 5 CONNECT maximum packet size). */
+  clientMaximumPacketSize = Number.POSITIVE_INFINITY;
+  /** Topic aliases the client set towards us. */
+  aliasesIn: Map<number, string> | null = null;
+  /** Topic aliases we assigned towards the client, and how many it allows. */
+  aliasesOut: Map<string, number> | null = null;
+  aliasOutMaximum = 0;
+  /** QoS 1/2 publishes received and not yet acknowledged (for our receive maximum). */
+  unacknowledged = 0;
+  keepaliveMs = 0;
+  lastActivity = Date.now();
+
+  readonly #reader: FrameReader;
+  readonly #decoder = new ControlDecoder();
+  #connectTimer: NodeJS.Timeout | null = null;
+  #keepaliveTimer: NodeJS.Timeout | null = null;
+  #heldFrames: Array<[Buffer, number]> | null = null;
+  #pendingAcks: PendingAck[] = [];
+
+  constructor(broker: Broker, transport: Transport) {
+    this.broker = broker;
+    this.transport = transport;
+    this.#reader = new FrameReader(this, broker.limits.maximumPacketSize);
+    this.#connectTimer = setTimeout(connectTimeout, broker.limits.connectTimeoutMs, this);
+  }
+
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
+
+  // ---- inbound -------------------------------------------------------------------------------
+
+  onData(chunk: Buffer): void {
+    this.lastActivity = Date.now();
+    this.#reader.push(chunk);
+  }
+
+  onClose(): void {
+    this.close('connection-lost');
+  }
+
+  onFrameError(reasonCode: number, message: string): void {
+    this.#violation(new ProtocolViolation(reasonCode, message));
+  }
+
+  onFrame(frame: Buffer, bodyOffset: number): void {
+    if (this.state === ChannelState.Closed) return;
+    if (this.state === ChannelState.Authenticating) {
+      this.#heldFrames ??= [];
+      if (this.#heldFrames.length >= MAX_FRAMES_WHILE_AUTHENTICATING) {
+        this.#violation(protocolError('too many packets sent before CONNACK'));
+        return;
+      }
+      // The frame may be a slice of a socket chunk that gets reused; keep a copy.
+      this.#heldFrames.push([Buffer.from(frame), bodyOffset]);
+      return;
+    }
+    try {
+      this.#dispatch(frame, bodyOffset);
+    } catch (err) {
+      this.#violation(err);
+    }
+  }
+
+  #dispatch(frame: Buffer, bodyOffset: number): void {
+    const type = frame[0]! >> 4;
+    if (this.state === ChannelState.AwaitingConnect) {
+      if (type !== PacketType.Connect) throw protocolError(`first packet must be CONNECT, got type ${type}`);
+      this.#clearConnectTimer();
+      handleConnect(this, frame, bodyOffset, this.#decoder);
+      return;
+    }
+    switch (type) {
+      case PacketType.Publish:
+        handlePublish(this, decodePublish(frame, bodyOffset, this.protocolVersion));
+        return;
+      case PacketType.Puback:
+      case PacketType.Pubrec:
+      case PacketType.Pubrel:
+      case PacketType.Pubcomp:
+        this.#handleAck(type, frame, bodyOffset);
+        return;
+      case PacketType.Pingreq:
+        if ((frame[0]! & 0x0f) !== 0 || frame.length !== 2) throw malformed('PINGREQ with flags or a body');
+        this.transport.write(encodePingresp());
+        return;
+      case PacketType.Subscribe:
+        handleSubscribe(this, this.#decode(frame, 'subscribe'));
+        return;
+      case PacketType.Unsubscribe:
+        handleUnsubscribe(this, this.#decode(frame, 'unsubscribe'));
+        return;
+      case PacketType.Disconnect:
+        handleDisconnect(this, this.#decode(frame, 'disconnect'));
+        return;
+      case PacketType.Connect:
+        throw protocolError('second CONNECT on one connection');
+      case PacketType.Auth:
+        throw new ProtocolViolation(ReasonCode.BadAuthenticationMethod, 'enhanced authentication (AUTH) is not supported');
+      default:
+        throw protocolError(`a client may not send packet type ${type}`);
+    }
+  }
+
+  #decode<C extends Packet['cmd']>(frame: Buffer, cmd: C): Extract<Packet, { cmd: C }> {
+    const packet = this.#decoder.decode(frame);
+    if (packet.cmd !== cmd) throw malformed(`expected ${cmd}, decoded ${packet.cmd}`);
+    return packet as Extract<Packet, { cmd: C }>;
+  }
+
+  /** PUBACK/PUBREC/PUBREL/PUBCOMP, decoded by hand: they are most of QoS 1/2 traffic. */
+  #handleAck(type: number, frame: Buffer, bodyOffset: number): void {
+    const expectedFlags = type === PacketType.Pubrel ? 0x02 : 0x00;
+    if ((frame[0]! & 0x0f) !== expectedFlags) throw malformed(`acknowledgement type ${type} with wrong header flags`);
+    if (frame.length < bodyOffset + 2) throw malformed('acknowledgement without a packet identifier');
+    if (this.protocolVersion < 5 && frame.length !== bodyOffset + 2) throw malformed('v3 acknowledgement with extra bytes');
+    const packetId = frame.readUInt16BE(bodyOffset);
+    const reasonCode = frame.length > bodyOffset + 2 ? frame[bodyOffset + 2]! : ReasonCode.Success;
+    const session = this.session!;
+    switch (type) {
+      case PacketType.Puback:
+        session.acknowledgePuback(packetId);
+        return;
+      case PacketType.Pubrec:
+        if (!session.acknowledgePubrec(packetId, reasonCode >= 0x80)) {
+          this.transport.write(encodeAck(PacketType.Pubrel, packetId, this.protocolVersion, ReasonCode.PacketIdentifierNotFound));
+        }
+        return;
+      case PacketType.Pubcomp:
+        session.acknowledgePubcomp(packetId);
+        return;
+      case PacketType.Pubrel: {
+        const known = session.removeInboundQos2(packetId);
+        const code = known || this.protocolVersion < 5 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound;
+        this.transport.write(encodeAck(PacketType.Pubcomp, packetId, this.protocolVersion, code));
+        return;
+      }
+    }
+  }
+
+  /** Called by handle-connect once the (possibly asynchronous) authentication is over. */
+  resumeHeldFrames(): void {
+    const held = this.#heldFrames;
+    this.#heldFrames = null;
+    if (held === null) return;
+    for (const [frame, bodyOffset] of held) this.onFrame(frame, bodyOffset);
+  }
+
+  // ---- acknowledgements in order ----------------------------------------------------------------
+
+  /** Sends an ack now, or after the acks still waiting for hooks (MQTT 5 §4.6 ordering). */
+  sendAck(type: number, packetId: number, code: number): void {
+    if (this.#pendingAcks.length === 0) this.#writeAck(type, packetId, code);
+    else this.#pendingAcks.push({ type, packetId, code, onSent: null });
+  }
+
+  /** Reserves the slot of an ack whose outcome a hook will decide. */
+  deferAck(type: number, packetId: number, onSent: (() => void) | null): PendingAck {
+    const pending: PendingAck = { type, packetId, code: -1, onSent };
+    this.#pendingAcks.push(pending);
+    return pending;
+  }
+
+  settleAck(pending: PendingAck, code: number): void {
+    pending.code = code;
+    const queue = this.#pendingAcks;
+    while (queue.length > 0 && queue[0]!.code !== -1) {
+      const head = queue.shift()!;
+      if (this.state === ChannelState.Closed) continue;
+      if (head.code === -2) this.unacknowledged--;
+      else this.#writeAck(head.type, head.packetId, head.code);
+      head.onSent?.();
+    }
+  }
+
+  #writeAck(type: number, packetId: number, code: number): void {
+    this.unacknowledged--;
+    this.transport.write(encodeAck(type, packetId, this.protocolVersion, code));
+  }
+
+  // ---- outbound (SessionLink) ------------------------------------------------------------------
+
+  sendPublish(message: Message, qos: 0 | 1 | 2, packetId: number, retain: boolean, dup: boolean, subscriptionIds: number[] | null, cache: EncodingCache | null): boolean {
+    if (this.state !== ChannelState.Connected) return true;
+    const v5 = this.protocolVersion === 5;
+    let messageExpiry = -1;
+    if (v5 && message.expiresAt !== 0) {
+      messageExpiry = cache !== null ? cache.messageExpiry : Math.ceil((message.expiresAt - Date.now()) / 1000);
+      if (messageExpiry <= 0) return true; // expired: MQTT 5 §3.3.2.3.3, treat as delivered
+    }
+    let bytes: Buffer;
+    if (cache !== null && subscriptionIds === null && !dup && this.aliasOutMaximum === 0) {
+      const slot = (v5 ? 6 : 0) + qos * 2 + (retain ? 1 : 0);
+      let shared = cache.encoded[slot];
+      if (shared === undefined) {
+        shared = encodePublish({ topic: message.topic, payload: message.payload, qos, retain, dup: false, packetId: qos > 0 ? 1 : 0, protocolVersion: this.protocolVersion, properties: message.properties, messageExpiry, subscriptionIds: null, topicAlias: 0 });
+        cache.encoded[slot] = shared;
+      }
+      if (qos === 0) {
+        bytes = shared;
+      } else {
+        bytes = Buffer.allocUnsafe(shared.length);
+        shared.copy(bytes);
+        bytes.writeUInt16BE(packetId, packetIdOffset(bytes));
+      }
+    } else {
+      let topic = message.topic;
+      let topicAlias = 0;
+      if (this.aliasOutMaximum > 0) {
+        const aliases = (this.aliasesOut ??= new Map());
+        const known = aliases.get(topic);
+        if (known !== undefined) {
+          topicAlias = known;
+          topic = '';
+        } else if (aliases.size < this.aliasOutMaximum) {
+          topicAlias = aliases.size + 1;
+          aliases.set(topic, topicAlias);
+        }
+      }
+      bytes = encodePublish({ topic, payload: message.payload, qos, retain, dup, packetId, protocolVersion: this.protocolVersion, properties: v5 ? message.properties : null, messageExpiry, subscriptionIds: v5 ? subscriptionIds : null, topicAlias });
+    }
+    if (bytes.length > this.clientMaximumPacketSize) return false;
+    this.transport.write(bytes);
+    if (this.broker.tracingDeliveries) this.broker.emit('message.delivered', this.client!, message, qos);
+    return true;
+  }
+
+  sendPubrel(packetId: number): void {
+    if (this.state === ChannelState.Connected) this.transport.write(encodeAck(PacketType.Pubrel, packetId, this.protocolVersion));
+  }
+
+  congested(): boolean {
+    return this.transport.bufferedBytes() > this.broker.limits.maxSocketBufferBytes;
+  }
+
+  writePacket(packet: Packet): void {
+    this.transport.write(encodeControl(packet, this.protocolVersion));
+  }
+
+  // ---- timers ----------------------------------------------------------------------------------
+
+  startKeepalive(seconds: number): void {
+    if (seconds === 0) return;
+    // MQTT 5 §3.1.2.10: the server allows one and a half times the keep alive.
+    this.keepaliveMs = seconds * 1500;
+    this.#keepaliveTimer = setTimeout(keepaliveCheck, this.keepaliveMs, this);
+  }
+
+  checkKeepalive(): void {
+    if (this.state !== ChannelState.Connected) return;
+    const idle = Date.now() - this.lastActivity;
+    if (idle >= this.keepaliveMs) {
+      this.kick(ReasonCode.KeepAliveTimeout, 'keepalive-timeout', `no packet for ${idle} ms (keep alive ${this.keepaliveMs / 1500} s)`);
+      return;
+    }
+    this.#keepaliveTimer = setTimeout(keepaliveCheck, this.keepaliveMs - idle, this);
+  }
+
+  #clearConnectTimer(): void {
+    if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
+  }
+
+  // ---- ending ----------------------------------------------------------------------------------
+
+  /** Server-initiated disconnect: v5 clients get DISCONNECT with the reason (MQTT 5 §3.14). */
+  kick(reasonCode: number, cause: DisconnectCause, reasonString?: string): void {
+    if (this.state === ChannelState.Closed) return;
+    if (this.protocolVersion === 5 && this.state === ChannelState.Connected) {
+      this.writePacket({ cmd: 'disconnect', reasonCode, properties: reasonString !== undefined ? { reasonString } : undefined } as Packet);
+    }
+    this.close(cause, reasonCode, reasonString);
+  }
+
+  #violation(err: unknown): void {
+    const violation = err instanceof ProtocolViolation
+      ? err
+      : new ProtocolViolation(ReasonCode.ImplementationSpecificError, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+    if (this.state === ChannelState.Closed) return;
+    this.broker.emit('client.error', this.client, { remoteAddress: this.remoteAddress, reasonCode: violation.reasonCode, message: violation.message });
+    const cause: DisconnectCause = violation.reasonCode === ReasonCode.PacketTooLarge ? 'packet-too-large' : 'protocol-error';
+    this.kick(violation.reasonCode, cause, violation.message);
+  }
+
+  /** Ends the connection once; the broker settles the will and the session. */
+  close(cause: DisconnectCause, reasonCode?: number, detail?: string): void {
+    if (this.state === ChannelState.Closed) return;
+    const wasConnected = this.state === ChannelState.Connected;
+    this.state = ChannelState.Closed;
+    this.#reader.stop();
+    this.#clearConnectTimer();
+    if (this.#keepaliveTimer !== null) clearTimeout(this.#keepaliveTimer);
+    this.#keepaliveTimer = null;
+    this.#heldFrames = null;
+    this.transport.end();
+    this.broker.connectionClosed(this, wasConnected, cause, reasonCode, detail);
+  }
+}
+
+function connectTimeout(channel: Channel): void {
+  if (channel.state === ChannelState.AwaitingConnect) channel.close('connect-timeout');
+}
+
+function keepaliveCheck(channel: Channel): void {
+  channel.checkKeepalive();
+}

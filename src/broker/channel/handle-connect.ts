@@ -1,0 +1,229 @@
+import { randomBytes } from 'node:crypto';
+import type { IConnectPacket, Packet } from 'mqtt-packet';
+import type { ClientInfo } from '../client-info.ts';
+import type { ControlDecoder } from '../codec/control-codec.ts';
+import { peekProtocolLevel } from '../codec/control-codec.ts';
+import { PacketType } from '../codec/packet-type.ts';
+import { ProtocolViolation, malformed, protocolError } from '../errors.ts';
+import type { AuthenticateResult, ConnectRequest } from '../hooks.ts';
+import type { Message, MessageProperties, UserProperty } from '../message.ts';
+import { ConnackV3, ReasonCode, connackCodeForV3, isFailure } from '../reason-codes.ts';
+import { checkTopicName } from '../routing/topic.ts';
+import { type Channel, ChannelState } from './channel.ts';
+import type { Will } from './will.ts';
+
+const NEVER_EXPIRES = 0xffffffff;
+
+/** CONNECT (MQTT 5 §3.1): validation, authentication hook, takeover, session start or resume, CONNACK. */
+export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: number, decoder: ControlDecoder): void {
+  const { name, level } = peekProtocolLevel(frame, bodyOffset);
+  if ((name === 'MQTT' || name === 'MQIsdp') && level !== 3 && level !== 4 && level !== 5 && level !== 0x83 && level !== 0x84) {
+    // MQTT 3.1.1 §3.1.2.2: answer an unknown level with return code 0x01, then close.
+    channel.transport.write(Buffer.from([PacketType.Connack << 4, 2, 0, ConnackV3.UnacceptableProtocolVersion]));
+    channel.close('protocol-error', ReasonCode.UnsupportedProtocolVersion, `unsupported protocol level ${level}`);
+    return;
+  }
+  const packet = decoder.decode(frame);
+  if (packet.cmd !== 'connect') throw malformed('CONNECT did not decode as CONNECT');
+  const version = (packet.protocolVersion ?? 4) as 3 | 4 | 5;
+  channel.protocolVersion = version;
+  const v5 = version === 5;
+  const props = packet.properties;
+
+  if (v5 && props?.authenticationMethod !== undefined) {
+    refuse(channel, ReasonCode.BadAuthenticationMethod, 'enhanced authentication is not supported');
+    return;
+  }
+  let clientId = packet.clientId;
+  let assignedClientId: string | undefined;
+  const cleanStart = packet.clean !== false;
+  if (clientId.length === 0) {
+    if (!v5 && !cleanStart) {
+      // MQTT 3.1.1 §3.1.3.1: an empty client id needs clean session.
+      refuse(channel, ReasonCode.ClientIdentifierNotValid, 'an empty client identifier requires clean session');
+      return;
+    }
+    clientId = `bmq-${randomBytes(9).toString('base64url')}`;
+    if (v5) assignedClientId = clientId;
+  }
+  const will = packet.will ? readWill(channel, packet.will) : null;
+
+  const limits = channel.broker.limits;
+  let expiry = v5 ? props?.sessionExpiryInterval ?? 0 : cleanStart ? 0 : NEVER_EXPIRES;
+  const requestedExpiry = expiry;
+  if (expiry > limits.maxSessionExpiry) expiry = limits.maxSessionExpiry;
+
+  if (v5) {
+    if (props?.receiveMaximum === 0) throw protocolError('receive maximum must not be 0');
+    if (props?.maximumPacketSize === 0) throw protocolError('maximum packet size must not be 0');
+    channel.sendQuota = Math.min(limits.maxInflight, props?.receiveMaximum ?? 65_535);
+    if (props?.maximumPacketSize !== undefined) channel.clientMaximumPacketSize = props.maximumPacketSize;
+    channel.aliasOutMaximum = props?.topicAliasMaximum ?? 0;
+  } else {
+    channel.sendQuota = limits.maxInflight;
+  }
+
+  const request: ConnectRequest = {
+    clientId,
+    username: packet.username,
+    password: packet.password,
+    protocolVersion: version,
+    remoteAddress: channel.remoteAddress,
+    transport: channel.transport.kind,
+    cleanStart,
+    keepalive: packet.keepalive ?? 0,
+    userProperties: toPairs(props?.userProperties),
+  };
+  const authenticate = channel.broker.hooks.authenticate;
+  if (authenticate === undefined) {
+    accept(channel, request, { ok: true }, will, expiry, requestedExpiry, assignedClientId);
+    return;
+  }
+  let result: AuthenticateResult | Promise<AuthenticateResult>;
+  try {
+    result = authenticate(request);
+  } catch (err) {
+    result = { ok: false, reasonCode: ReasonCode.UnspecifiedError, reasonString: `authentication failed: ${(err as Error).message}` };
+  }
+  if (!(result instanceof Promise)) {
+    accept(channel, request, result, will, expiry, requestedExpiry, assignedClientId);
+    return;
+  }
+  channel.state = ChannelState.Authenticating;
+  result.then(
+    (outcome) => accept(channel, request, outcome, will, expiry, requestedExpiry, assignedClientId),
+    (err: Error) => accept(channel, request, { ok: false, reasonCode: ReasonCode.UnspecifiedError, reasonString: `authentication failed: ${err.message}` }, will, expiry, requestedExpiry, assignedClientId),
+  );
+}
+
+function accept(
+  channel: Channel,
+  request: ConnectRequest,
+  outcome: AuthenticateResult,
+  will: Omit<Will, 'client'> | null,
+  expiry: number,
+  requestedExpiry: number,
+  assignedClientId: string | undefined,
+): void {
+  if (channel.state === ChannelState.Closed) return;
+  const broker = channel.broker;
+  if (!outcome.ok) {
+    const code = isFailure(outcome.reasonCode) ? outcome.reasonCode : ReasonCode.NotAuthorized;
+    broker.emit('client.connack', request, { reasonCode: code, sessionPresent: false, reasonString: outcome.reasonString });
+    refuse(channel, code, outcome.reasonString);
+    return;
+  }
+  const v5 = channel.protocolVersion === 5;
+  const namespace = outcome.namespace ?? '';
+  const client: ClientInfo = {
+    clientId: request.clientId,
+    namespace,
+    username: request.username,
+    protocolVersion: channel.protocolVersion,
+    remoteAddress: channel.remoteAddress,
+    transport: channel.transport.kind,
+    data: outcome.data,
+  };
+  channel.client = client;
+  channel.will = will === null ? null : { ...will, client, message: { ...will.message, origin: '' } };
+
+  const { session, sessionPresent } = broker.openSession(channel, namespace, request.clientId, request.cleanStart, expiry);
+  channel.session = session;
+  channel.state = ChannelState.Connected;
+
+  const limits = broker.limits;
+  const serverKeepAlive = v5 && limits.serverKeepAlive > 0 ? limits.serverKeepAlive : undefined;
+  const keepalive = serverKeepAlive ?? request.keepalive;
+  channel.lastActivity = Date.now();
+  channel.startKeepalive(keepalive);
+
+  const connack: Packet = v5
+    ? {
+        cmd: 'connack',
+        sessionPresent,
+        reasonCode: ReasonCode.Success,
+        properties: {
+          receiveMaximum: limits.receiveMaximum,
+          maximumPacketSize: limits.maximumPacketSize,
+          topicAliasMaximum: limits.topicAliasMaximum,
+          retainAvailable: true,
+          wildcardSubscriptionAvailable: true,
+          subscriptionIdentifiersAvailable: true,
+          sharedSubscriptionAvailable: true,
+          ...(assignedClientId !== undefined ? { assignedClientIdentifier: assignedClientId } : {}),
+          ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
+          ...(expiry !== requestedExpiry ? { sessionExpiryInterval: expiry } : {}),
+        },
+      }
+    : { cmd: 'connack', sessionPresent, returnCode: ConnackV3.Accepted };
+  channel.writePacket(connack);
+
+  broker.emit('client.connack', request, { reasonCode: ReasonCode.Success, sessionPresent });
+  broker.emit('client.connect', client, {
+    cleanStart: request.cleanStart,
+    keepalive,
+    sessionExpiry: expiry,
+    will: will === null ? null : { topic: will.message.topic, qos: will.message.qos, retain: will.message.retain, delay: will.delay },
+  });
+  session.attach(channel);
+  channel.resumeHeldFrames();
+}
+
+/** Sends a refusing CONNACK and closes (MQTT 5 §3.2.2.2: a failure CONNACK ends the connection). */
+function refuse(channel: Channel, reasonCode: number, reasonString?: string): void {
+  const v5 = channel.protocolVersion === 5;
+  channel.writePacket(
+    v5
+      ? { cmd: 'connack', sessionPresent: false, reasonCode, properties: reasonString !== undefined ? { reasonString } : undefined }
+      : { cmd: 'connack', sessionPresent: false, returnCode: connackCodeForV3(reasonCode) },
+  );
+  channel.close('not-authorized', reasonCode, reasonString);
+}
+
+type ConnectWill = NonNullable<IConnectPacket['will']>;
+
+function readWill(channel: Channel, will: ConnectWill): Omit<Will, 'client'> {
+  const qos = will.qos ?? 0;
+  if (qos > 2) throw malformed('will QoS 3');
+  const problem = checkTopicName(will.topic, channel.broker.limits);
+  if (problem !== null) throw new ProtocolViolation(ReasonCode.TopicNameInvalid, `will ${problem}`);
+  const p = will.properties;
+  let properties: MessageProperties | null = null;
+  if (p !== undefined && channel.protocolVersion === 5) {
+    properties = {};
+    if (p.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = p.payloadFormatIndicator ? 1 : 0;
+    if (p.messageExpiryInterval !== undefined) properties.messageExpiryInterval = p.messageExpiryInterval;
+    if (p.contentType !== undefined) properties.contentType = p.contentType;
+    if (p.responseTopic !== undefined) properties.responseTopic = p.responseTopic;
+    if (p.correlationData !== undefined) properties.correlationData = Buffer.from(p.correlationData);
+    const userProperties = toPairs(p.userProperties);
+    if (userProperties !== undefined) properties.userProperties = userProperties;
+    if (Object.keys(properties).length === 0) properties = null;
+  }
+  const payload = typeof will.payload === 'string' ? Buffer.from(will.payload) : Buffer.from(will.payload);
+  const message: Message = {
+    topic: will.topic,
+    payload,
+    qos: qos as 0 | 1 | 2,
+    retain: will.retain === true,
+    properties,
+    // The expiry clock of a will starts when it is published (MQTT 5 §3.1.3.2.4); see Broker.publishWill.
+    expiresAt: 0,
+    origin: '',
+  };
+  return { message, delay: channel.protocolVersion === 5 ? p?.willDelayInterval ?? 0 : 0 };
+}
+
+/**
+ * mqtt-packet folds user properties into an object (repeated names into arrays), so the relative
+ * order of different names is lost for CONNECT; PUBLISH has its own codec that keeps it.
+ */
+function toPairs(value: Record<string, string | string[]> | undefined): UserProperty[] | undefined {
+  if (value === undefined) return undefined;
+  const pairs: UserProperty[] = [];
+  for (const [name, v] of Object.entries(value)) {
+    if (Array.isArray(v)) for (const item of v) pairs.push([name, String(item)]);
+    else pairs.push([name, String(v)]);
+  }
+  return pairs;
+}

@@ -1,0 +1,89 @@
+import mqttPacket from 'mqtt-packet';
+import type { Packet } from 'mqtt-packet';
+import { malformed } from '../errors.ts';
+import { PacketType } from './packet-type.ts';
+
+/**
+ * Decodes every packet but PUBLISH with mqtt-packet. One parser per connection: it learns the
+ * protocol version from the CONNECT it parses, which v5 property parsing depends on.
+ */
+export class ControlDecoder {
+  readonly #parser: ReturnType<typeof mqttPacket.parser>;
+  #packet: Packet | null = null;
+  #error: Error | null = null;
+
+  constructor() {
+    this.#parser = mqttPacket.parser({});
+    this.#parser.on('packet', (packet: Packet) => {
+      this.#packet = packet;
+    });
+    this.#parser.on('error', (err: Error) => {
+      this.#error = err;
+    });
+  }
+
+  /** Decodes one complete frame (as cut by FrameReader). Throws a malformed-packet violation. */
+  decode(frame: Buffer): Packet {
+    this.#packet = null;
+    this.#error = null;
+    this.#parser.parse(frame);
+    // The parser reports through the listeners above, synchronously.
+    const error = this.#error as Error | null;
+    const packet = this.#packet as Packet | null;
+    if (error !== null) throw malformed(error.message);
+    if (packet === null) throw malformed('incomplete packet');
+    return packet;
+  }
+}
+
+/** Encodes a control packet (CONNACK, SUBACK, DISCONNECT, ...) with mqtt-packet. */
+export function encodeControl(packet: Packet, protocolVersion: number): Buffer {
+  return mqttPacket.generate(packet, { protocolVersion: protocolVersion as 3 | 4 | 5 });
+}
+
+const PINGRESP = Buffer.from([PacketType.Pingresp << 4, 0]);
+
+export function encodePingresp(): Buffer {
+  return PINGRESP;
+}
+
+/**
+ * Encodes PUBACK, PUBREC, PUBREL or PUBCOMP. These are the bulk of QoS 1/2 traffic, so the success
+ * case (and v3) is four bytes written by hand; v5 adds the reason code only when it is not Success
+ * (MQTT 5 §3.4.2.1 allows omitting it), and a reason string goes through mqtt-packet.
+ */
+export function encodeAck(type: number, packetId: number, protocolVersion: number, reasonCode = 0, reasonString?: string): Buffer {
+  const first = type === PacketType.Pubrel ? 0x62 : type << 4;
+  if (protocolVersion < 5 || (reasonCode === 0 && reasonString === undefined)) {
+    return Buffer.from([first, 2, packetId >> 8, packetId & 0xff]);
+  }
+  if (reasonString === undefined) return Buffer.from([first, 3, packetId >> 8, packetId & 0xff, reasonCode]);
+  const cmd = ackCommand(type);
+  return mqttPacket.generate(
+    { cmd, messageId: packetId, reasonCode, properties: { reasonString } } as Packet,
+    { protocolVersion: 5 },
+  );
+}
+
+function ackCommand(type: number): 'puback' | 'pubrec' | 'pubrel' | 'pubcomp' {
+  switch (type) {
+    case PacketType.Puback: return 'puback';
+    case PacketType.Pubrec: return 'pubrec';
+    case PacketType.Pubrel: return 'pubrel';
+    case PacketType.Pubcomp: return 'pubcomp';
+    default: throw new Error(`not an acknowledgement packet type: ${type}`);
+  }
+}
+
+/**
+ * Reads the protocol name and level from a raw CONNECT before mqtt-packet sees it, so an unknown
+ * level can be answered with CONNACK "unacceptable protocol version" (MQTT 3.1.1 §3.1.2.2) instead
+ * of a bare close. Returns 0 when the frame is too short to tell.
+ */
+export function peekProtocolLevel(frame: Buffer, bodyOffset: number): { name: string; level: number } {
+  if (frame.length < bodyOffset + 2) return { name: '', level: 0 };
+  const nameLength = frame.readUInt16BE(bodyOffset);
+  const levelAt = bodyOffset + 2 + nameLength;
+  if (levelAt >= frame.length) return { name: '', level: 0 };
+  return { name: frame.toString('latin1', bodyOffset + 2, levelAt), level: frame[levelAt]! };
+}

@@ -1,0 +1,66 @@
+import type { ClientInfo } from './client-info.ts';
+import type { Message, UserProperty } from './message.ts';
+
+/** The CONNECT as the platform sees it when deciding whether to let a client in. */
+export interface ConnectRequest {
+  readonly clientId: string;
+  readonly username: string | undefined;
+  readonly password: Buffer | undefined;
+  readonly protocolVersion: 3 | 4 | 5;
+  readonly remoteAddress: string;
+  readonly transport: ClientInfo['transport'];
+  readonly cleanStart: boolean;
+  readonly keepalive: number;
+  readonly userProperties: UserProperty[] | undefined;
+}
+
+export type AuthenticateResult =
+  | { readonly ok: true; readonly namespace?: string; readonly data?: unknown }
+  | { readonly ok: false; readonly reasonCode: number; readonly reasonString?: string };
+
+/**
+ * How the platform plugs into the engine. Every hook is optional; a missing hook allows. A hook may
+ * answer synchronously (fast path, no promise allocated) or with a promise.
+ */
+export interface BrokerHooks {
+  /** Decides a CONNECT. Default: everyone in, namespace ''. */
+  authenticate?(request: ConnectRequest): AuthenticateResult | Promise<AuthenticateResult>;
+  /** Returns a reason code: Success, or a failure (e.g. NotAuthorized, QuotaExceeded) that drops the publish. */
+  authorizePublish?(client: ClientInfo, message: Message): number | Promise<number>;
+  /** Returns the QoS to grant (0..2, may downgrade) or a failure reason code (>= 0x80). */
+  authorizeSubscribe?(client: ClientInfo, filter: string, qos: 0 | 1 | 2): number | Promise<number>;
+  /**
+   * Runs after a publish is routed. A returned promise holds the PUBACK/PUBREC until it settles:
+   * resolve with nothing or Success to acknowledge, a failure code to refuse (v5 gets that code; v3
+   * gets no acknowledgement so the client retries). A rejection counts as UnspecifiedError.
+   */
+  onPublish?(client: ClientInfo, message: Message): void | number | Promise<void | number>;
+}
+
+/** Why a connection ended, as reported on the event stream. */
+export type DisconnectCause =
+  | 'client' // DISCONNECT from the client
+  | 'client-with-will' // v5 DISCONNECT 0x04
+  | 'connection-lost' // socket closed without DISCONNECT
+  | 'keepalive-timeout'
+  | 'connect-timeout'
+  | 'takeover'
+  | 'protocol-error'
+  | 'packet-too-large'
+  | 'not-authorized'
+  | 'administrative' // kicked by the platform (revocation, rate limit, ...)
+  | 'server-shutdown';
+
+export interface BrokerEvents {
+  'client.connect': [client: ClientInfo, detail: { cleanStart: boolean; keepalive: number; sessionExpiry: number; will: { topic: string; qos: number; retain: boolean; delay: number } | null }];
+  'client.connack': [request: ConnectRequest, detail: { reasonCode: number; sessionPresent: boolean; reasonString?: string }];
+  'client.subscribe': [client: ClientInfo, subscriptions: Array<{ filter: string; qos: number; result: number }>];
+  'client.unsubscribe': [client: ClientInfo, filters: string[]];
+  'client.disconnect': [client: ClientInfo, detail: { cause: DisconnectCause; reasonCode?: number; detail?: string }];
+  /** A protocol violation or malformed input; the connection is closed. `client` is null before CONNECT. */
+  'client.error': [client: ClientInfo | null, detail: { remoteAddress: string; reasonCode: number; message: string }];
+  'message.publish': [client: ClientInfo | null, message: Message];
+  'message.delivered': [client: ClientInfo, message: Message, qos: number];
+  /** A message not delivered to a subscriber (queue full, expired, too large for the client, ...). */
+  'message.dropped': [client: ClientInfo | { clientId: string; namespace: string }, message: Message, reason: string];
+}

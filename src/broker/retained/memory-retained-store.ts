@@ -1,0 +1,39 @@
+import type { Message } from '../message.ts';
+import type { RetainedStore } from './retained-store.ts';
+
+/**
+ * Retained messages kept in Maps (namespace -> topic -> message). Nothing survives the process, but
+ * state survives `close()` so a test can restart a broker in-process over the same store object.
+ * Messages are immutable and shared, so they are stored by reference.
+ */
+export class MemoryRetainedStore implements RetainedStore {
+  #namespaces = new Map<string, Map<string, Message>>();
+
+  async loadAll(): Promise<Array<{ namespace: string; message: Message }>> {
+    const all: Array<{ namespace: string; message: Message }> = [];
+    for (const [namespace, topics] of this.#namespaces) {
+      for (const message of topics.values()) all.push({ namespace, message });
+    }
+    return all;
+  }
+
+  set(namespace: string, message: Message): void {
+    let topics = this.#namespaces.get(namespace);
+    if (topics === undefined) {
+      topics = new Map();
+      this.#namespaces.set(namespace, topics);
+    }
+    topics.set(message.topic, message);
+  }
+
+  delete(namespace: string, topic: string): void {
+    const topics = this.#namespaces.get(namespace);
+    if (topics === undefined) return;
+    topics.delete(topic);
+    if (topics.size === 0) this.#namespaces.delete(namespace);
+  }
+
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}

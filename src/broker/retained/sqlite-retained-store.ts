@@ -1,0 +1,145 @@
+import type { Database } from '../../storage/sqlite-database.ts';
+import { migrate } from '../../storage/sqlite-database.ts';
+import type { Message } from '../message.ts';
+import {
+  messageColumnValues,
+  messageFromColumns,
+  reportToStderr,
+  type MessageColumns,
+  type MessageColumnValues,
+  type SqliteStoreOptions,
+  type StoreErrorReporter,
+  type WriteBehindStats,
+} from '../session/sqlite-session-store.ts';
+import type { RetainedStore } from './retained-store.ts';
+
+const MIGRATIONS = [
+  `CREATE TABLE mqtt_retained (
+     namespace  TEXT    NOT NULL,
+     topic      TEXT    NOT NULL,
+     payload    BLOB    NOT NULL,
+     qos        INTEGER NOT NULL,
+     retain     INTEGER NOT NULL,
+     properties TEXT,
+     expires_at INTEGER NOT NULL,
+     origin     TEXT    NOT NULL,
+     PRIMARY KEY (namespace, topic)
+   );`,
+];
+
+/** The latest write for one (namespace, topic) in the current batch; message null = delete. */
+interface PendingWrite {
+  namespace: string;
+  topic: string;
+  message: Message | null;
+}
+
+/**
+ * Retained messages in SQLite (component 'broker-retained', table `mqtt_retained`). Write-behind like
+ * SqliteSessionStore, but coalesced: a sensor re-publishing its retained state many times in one tick
+ * writes only the last value. The database belongs to the caller; `close` flushes and stops writes.
+ */
+export class SqliteRetainedStore implements RetainedStore {
+  #db: Database;
+  #reportError: StoreErrorReporter;
+  /** Keyed by namespace + '\u0000' + topic; a later write to the same topic replaces the earlier one. */
+  #pending = new Map<string, PendingWrite>();
+  #scheduled: NodeJS.Immediate | null = null;
+  #closed = false;
+  #stats: WriteBehindStats = { batches: 0, ops: 0, failed: 0 };
+  #flushOnTimer = (): void => {
+    this.#scheduled = null;
+    this.#writePending();
+  };
+
+  #upsert;
+  #delete;
+  #writeBatch;
+
+  constructor(db: Database, options: SqliteStoreOptions = {}) {
+    this.#db = db;
+    this.#reportError = options.reportError ?? reportToStderr;
+    migrate(db, 'broker-retained', MIGRATIONS);
+
+    this.#upsert = db.prepare<[string, ...MessageColumnValues]>(
+      `INSERT OR REPLACE INTO mqtt_retained (namespace, topic, payload, qos, retain, properties, expires_at, origin)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#delete = db.prepare<[string, string]>('DELETE FROM mqtt_retained WHERE namespace = ? AND topic = ?');
+    this.#writeBatch = db.transaction((writes: Iterable<PendingWrite>) => {
+      for (const write of writes) {
+        try {
+          if (write.message === null) this.#delete.run(write.namespace, write.topic);
+          else this.#upsert.run(write.namespace, ...messageColumnValues(write.message));
+        } catch (error) {
+          // Some errors (disk full, I/O) make SQLite roll the whole transaction back; the batch is lost.
+          if (!db.inTransaction) throw error;
+          this.#stats.failed++;
+          const action = write.message === null ? 'delete' : 'set';
+          this.#reportError(`retained store: ${action} failed for ${JSON.stringify(write.namespace)} ${JSON.stringify(write.topic)}`, error);
+        }
+      }
+    });
+  }
+
+  /** Copy of the batching counters (ops counts coalesced writes). */
+  get stats(): WriteBehindStats {
+    return { ...this.#stats };
+  }
+
+  async loadAll(): Promise<Array<{ namespace: string; message: Message }>> {
+    this.#writePending();
+    const rows = this.#db.prepare<[], MessageColumns & { namespace: string }>('SELECT * FROM mqtt_retained ORDER BY namespace, topic').all();
+    return rows.map((row) => ({ namespace: row.namespace, message: messageFromColumns(row) }));
+  }
+
+  set(namespace: string, message: Message): void {
+    this.#enqueue(namespace, message.topic, message);
+  }
+
+  delete(namespace: string, topic: string): void {
+    this.#enqueue(namespace, topic, null);
+  }
+
+  async flush(): Promise<void> {
+    this.#writePending();
+  }
+
+  async close(): Promise<void> {
+    this.#writePending();
+    this.#closed = true;
+  }
+
+  #enqueue(namespace: string, topic: string, message: Message | null): void {
+    if (this.#closed) {
+      this.#stats.failed++;
+      this.#reportError(`retained store: write to ${JSON.stringify(namespace)} ${JSON.stringify(topic)} after close, dropped`, new Error('store closed'));
+      return;
+    }
+    const key = namespace + '\u0000' + topic;
+    const pending = this.#pending.get(key);
+    if (pending === undefined) this.#pending.set(key, { namespace, topic, message });
+    else pending.message = message;
+    if (this.#scheduled === null) this.#scheduled = setImmediate(this.#flushOnTimer);
+  }
+
+  /** Writes the coalesced batch in one transaction. Never throws: it also runs from the timer. */
+  #writePending(): void {
+    if (this.#scheduled !== null) {
+      clearImmediate(this.#scheduled);
+      this.#scheduled = null;
+    }
+    if (this.#pending.size === 0) return;
+    const writes = this.#pending;
+    this.#pending = new Map();
+    const failedBefore = this.#stats.failed;
+    try {
+      this.#writeBatch(writes.values());
+      this.#stats.batches++;
+      this.#stats.ops += writes.size - (this.#stats.failed - failedBefore);
+    } catch (error) {
+      this.#stats.failed = failedBefore + writes.size;
+      this.#reportError(`retained store: batch of ${writes.size} writes lost`, error);
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import type { Socket } from 'node:net';
+import type { ConnectionAcceptor, Transport, TransportHandler } from './transport.ts';
+
+/**
+ * A TCP or TLS socket as a Transport. Writes are corked for the rest of the tick and uncorked on
+ * process.nextTick, so a burst of packets to one client (fan-out, acks) leaves as one writev.
+ */
+export class SocketTransport implements Transport {
+  readonly kind: 'tcp' | 'tls';
+  readonly remoteAddress: string;
+  readonly #socket: Socket;
+  #corked = false;
+
+  constructor(socket: Socket, kind: 'tcp' | 'tls') {
+    this.#socket = socket;
+    this.kind = kind;
+    this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+  }
+
+  write(chunk: Buffer): void {
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    if (!this.#corked) {
+      this.#corked = true;
+      socket.cork();
+      process.nextTick(uncork, this);
+    }
+    socket.write(chunk);
+  }
+
+  uncork(): void {
+    this.#corked = false;
+    this.#socket.uncork();
+  }
+
+  bufferedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  end(): void {
+    if (this.#corked) this.uncork();
+    this.#socket.end();
+    // A peer that never reads must not keep the socket open forever.
+    setTimeout(destroySocket, 5_000, this.#socket).unref();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+}
+
+function uncork(transport: SocketTransport): void {
+  transport.uncork();
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
+
+/** Wires a freshly accepted socket to the broker. */
+export function attachSocket(socket: Socket, kind: 'tcp' | 'tls', acceptor: ConnectionAcceptor): void {
+  socket.setNoDelay(true);
+  const transport = new SocketTransport(socket, kind);
+  const handler: TransportHandler = acceptor.accept(transport);
+  socket.on('data', (chunk: Buffer) => handler.onData(chunk));
+  // Errors (resets, writes after close) end the connection; 'close' follows and reports it.
+  socket.on('error', () => socket.destroy());
+  socket.on('close', () => handler.onClose());
+}

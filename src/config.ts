@@ -1,0 +1,517 @@
+/**
+ * Server settings. Each setting has one name from which everything else is derived: the config-file
+ * key (`mqttPort`), the flag (`--mqtt-port`) and the environment variable (`BUCKETMQ_MQTT_PORT`).
+ * Sources, lowest to highest precedence: defaults < JSON config file (`--config FILE`) < environment <
+ * flags. `loadConfig` touches no process globals (argv and env are parameters) so tests drive it
+ * directly; the only I/O is reading the config file and package.json.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_LIMITS, type BrokerLimits } from './broker/broker-options.ts';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.ts';
+
+export interface Config {
+  /** Interface every listener binds to. */
+  host: string;
+  /** MQTT over TCP; 0 = a random free port. */
+  mqttPort: number;
+  /** MQTT over TLS; only listened on when `tlsCert` and `tlsKey` are set. */
+  mqttsPort: number;
+  /** PEM certificate (chain) file; set together with `tlsKey` or not at all. */
+  tlsCert: string | undefined;
+  /** PEM private key file. */
+  tlsKey: string | undefined;
+  /** MQTT over WebSocket, path /mqtt (its own port until the HTTP server exists). */
+  wsPort: number;
+  /** Directory holding bucketmq.db; created when missing. */
+  dataDir: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  limits: BrokerLimits;
+}
+
+/** Every setting under its own name, as a config file spells it. */
+export interface Settings {
+  host: string;
+  mqttPort: number;
+  mqttsPort: number;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  wsPort: number;
+  dataDir: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  maxPacketSize: number;
+  connectTimeout: number;
+  maxInflight: number;
+  receiveMaximum: number;
+  maxQueued: number;
+  maxSocketBuffer: number;
+  maxTopicLength: number;
+  maxTopicDepth: number;
+  maxSubscriptions: number;
+  topicAliasMaximum: number;
+  serverKeepAlive: number;
+  maxSessionExpiry: number;
+}
+export type SettingKey = keyof Settings;
+
+/** A bad setting. The message names the setting as the user gave it (flag, env variable or file key) and the value. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    message: string,
+    /** The setting at fault (config-file name), when there is one. */
+    readonly setting?: SettingKey | 'config',
+  ) {
+    super(message);
+  }
+}
+
+/** `--help` or `--version` was asked for: print `text` to stdout and exit 0. Not an error. */
+export class PrintAndExit extends Error {
+  override readonly name = 'PrintAndExit';
+  constructor(readonly text: string) {
+    super('print and exit');
+  }
+}
+
+export interface SettingSpec<K extends SettingKey> {
+  /** Heading the flag is listed under in --help. */
+  readonly group: 'Listeners' | 'Storage' | 'Logging' | 'Limits';
+  /** Placeholder in --help, e.g. `<port>`. */
+  readonly arg: string;
+  /** One line, with the unit. */
+  readonly description: string;
+  readonly default: Settings[K];
+  /** How the default reads in --help and the README. */
+  readonly defaultText?: string;
+  /** A file or directory path: relative paths in a config file are resolved against the file's directory. */
+  readonly isPath?: true;
+  /** Returns the value or throws Invalid with what is wrong. */
+  readonly parse: (raw: unknown) => Settings[K];
+}
+
+/** What is wrong with a value, without saying where it came from (loadConfig adds that). */
+class Invalid extends Error {}
+
+const MAX_PACKET = 268_435_460; // 1 + 4 + 268,435,455: the largest packet MQTT can frame (MQTT 5 §2.1.4)
+
+/** Every setting, in --help order. A mapped type, so adding a field to Settings without a spec fails to compile. */
+export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
+  host: {
+    group: 'Listeners',
+    arg: '<address>',
+    description: 'interface the listeners bind to (0.0.0.0 = all IPv4, :: = all)',
+    default: '0.0.0.0',
+    parse: text('an address'),
+  },
+  mqttPort: {
+    group: 'Listeners',
+    arg: '<port>',
+    description: 'MQTT over TCP port; 0 = a random free port',
+    default: 1883,
+    parse: port,
+  },
+  mqttsPort: {
+    group: 'Listeners',
+    arg: '<port>',
+    description: 'MQTT over TLS port, used when --tls-cert and --tls-key are set',
+    default: 8883,
+    parse: port,
+  },
+  tlsCert: {
+    group: 'Listeners',
+    arg: '<file>',
+    description: 'TLS certificate chain, PEM file (with --tls-key)',
+    default: undefined,
+    defaultText: 'none',
+    isPath: true,
+    parse: optionalText('a file path'),
+  },
+  tlsKey: {
+    group: 'Listeners',
+    arg: '<file>',
+    description: 'TLS private key, PEM file (with --tls-cert)',
+    default: undefined,
+    defaultText: 'none',
+    isPath: true,
+    parse: optionalText('a file path'),
+  },
+  wsPort: {
+    group: 'Listeners',
+    arg: '<port>',
+    description: 'MQTT over WebSocket port, path /mqtt; 0 = a random free port',
+    default: 8083,
+    parse: port,
+  },
+  dataDir: {
+    group: 'Storage',
+    arg: '<dir>',
+    description: 'directory of the SQLite database (bucketmq.db); created when missing',
+    default: './data',
+    isPath: true,
+    parse: text('a directory path'),
+  },
+  logLevel: {
+    group: 'Logging',
+    arg: '<level>',
+    description: `log level: ${LOG_LEVELS.join(', ')}`,
+    default: 'info',
+    parse: oneOf(LOG_LEVELS),
+  },
+  logFormat: {
+    group: 'Logging',
+    arg: '<format>',
+    description: 'log lines as text (for people) or json (one object per line, for log shippers)',
+    default: 'text',
+    parse: oneOf(LOG_FORMATS),
+  },
+  maxPacketSize: {
+    group: 'Limits',
+    arg: '<bytes>',
+    description: 'largest MQTT packet accepted, in bytes; checked before the body is read',
+    default: DEFAULT_LIMITS.maximumPacketSize,
+    defaultText: `${DEFAULT_LIMITS.maximumPacketSize} (256 KiB)`,
+    parse: integer('bytes', 64, MAX_PACKET),
+  },
+  connectTimeout: {
+    group: 'Limits',
+    arg: '<ms>',
+    description: 'time a new connection has to send CONNECT, in milliseconds',
+    default: DEFAULT_LIMITS.connectTimeoutMs,
+    parse: integer('milliseconds', 100, 3_600_000),
+  },
+  maxInflight: {
+    group: 'Limits',
+    arg: '<count>',
+    description: 'outbound QoS 1/2 messages awaiting acknowledgement per session (also capped by the client\'s receive maximum)',
+    default: DEFAULT_LIMITS.maxInflight,
+    parse: integer('messages', 1, 65_535),
+  },
+  receiveMaximum: {
+    group: 'Limits',
+    arg: '<count>',
+    description: 'inbound QoS 1/2 publishes a client may leave unacknowledged (MQTT 5 receive maximum)',
+    default: DEFAULT_LIMITS.receiveMaximum,
+    parse: integer('messages', 1, 65_535),
+  },
+  maxQueued: {
+    group: 'Limits',
+    arg: '<count>',
+    description: 'messages queued per session beyond those in flight; when full the oldest QoS 0 goes first',
+    default: DEFAULT_LIMITS.maxQueued,
+    parse: integer('messages', 0, 100_000_000),
+  },
+  maxSocketBuffer: {
+    group: 'Limits',
+    arg: '<bytes>',
+    description: 'bytes waiting on a socket above which QoS 0 messages to that client are dropped (slow consumer)',
+    default: DEFAULT_LIMITS.maxSocketBufferBytes,
+    defaultText: `${DEFAULT_LIMITS.maxSocketBufferBytes} (8 MiB)`,
+    parse: integer('bytes', 1024, 2 ** 31),
+  },
+  maxTopicLength: {
+    group: 'Limits',
+    arg: '<bytes>',
+    description: 'longest topic name or filter, in UTF-8 bytes',
+    default: DEFAULT_LIMITS.maxTopicLength,
+    parse: integer('bytes', 1, 65_535),
+  },
+  maxTopicDepth: {
+    group: 'Limits',
+    arg: '<levels>',
+    description: 'most levels in a topic name or filter',
+    default: DEFAULT_LIMITS.maxTopicDepth,
+    parse: integer('levels', 1, 65_535),
+  },
+  maxSubscriptions: {
+    group: 'Limits',
+    arg: '<count>',
+    description: 'subscriptions per session',
+    default: DEFAULT_LIMITS.maxSubscriptions,
+    parse: integer('subscriptions', 1, 10_000_000),
+  },
+  topicAliasMaximum: {
+    group: 'Limits',
+    arg: '<count>',
+    description: 'topic aliases a client may use towards the broker (MQTT 5); 0 = none',
+    default: DEFAULT_LIMITS.topicAliasMaximum,
+    parse: integer('aliases', 0, 65_535),
+  },
+  serverKeepAlive: {
+    group: 'Limits',
+    arg: '<seconds>',
+    description: 'keep alive imposed on clients, in seconds; 0 = accept the client\'s value',
+    default: DEFAULT_LIMITS.serverKeepAlive,
+    parse: integer('seconds', 0, 65_535),
+  },
+  maxSessionExpiry: {
+    group: 'Limits',
+    arg: '<seconds>',
+    description: 'upper bound on session expiry, in seconds (also for v3 clean=false sessions); 4294967295 = never expire',
+    default: DEFAULT_LIMITS.maxSessionExpiry,
+    parse: integer('seconds', 0, 0xffff_ffff),
+  },
+};
+
+export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[];
+
+/** `mqttPort` → `--mqtt-port`. */
+export function flagName(key: SettingKey | 'config'): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** `mqttPort` → `BUCKETMQ_MQTT_PORT`. */
+export function envName(key: SettingKey | 'config'): string {
+  return `BUCKETMQ_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** How a default reads in --help and the README. */
+export function defaultText(key: SettingKey): string {
+  const spec: SettingSpec<SettingKey> = SETTINGS[key];
+  return spec.defaultText ?? String(spec.default);
+}
+
+/**
+ * Reads the settings from `argv` (the arguments after the script, e.g. process.argv.slice(2)), `env`
+ * and the config file named by `--config` or BUCKETMQ_CONFIG. Throws ConfigError on a bad value and
+ * PrintAndExit for --help and --version.
+ */
+export function loadConfig(argv: readonly string[], env: Record<string, string | undefined>): Config {
+  const flags = parseFlags(argv);
+
+  let file: { name: string; values: Record<string, unknown> } | undefined;
+  const configPath = flags.config ?? nonEmpty(env[envName('config')]);
+  if (configPath !== undefined) {
+    const source = flags.config !== undefined ? flagName('config') : envName('config');
+    file = { name: configPath, values: readConfigFile(configPath, source) };
+  }
+
+  const values: Partial<Record<SettingKey, unknown>> = {};
+  const sources: Partial<Record<SettingKey, string>> = {};
+  for (const key of SETTING_KEYS) {
+    const spec: SettingSpec<SettingKey> = SETTINGS[key];
+    let raw: unknown;
+    let source: string | undefined;
+    const envValue = nonEmpty(env[envName(key)]);
+    if (flags[key] !== undefined) {
+      raw = flags[key];
+      source = flagName(key);
+    } else if (envValue !== undefined) {
+      raw = envValue;
+      source = envName(key);
+    } else if (file !== undefined && file.values[key] !== undefined && file.values[key] !== null) {
+      raw = file.values[key];
+      source = `${file.name}: ${key}`;
+    }
+    if (source === undefined) {
+      values[key] = spec.default;
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = spec.parse(raw);
+    } catch (error) {
+      if (error instanceof Invalid) throw new ConfigError(`${source}: ${error.message}`, key);
+      throw error;
+    }
+    if (spec.isPath && file !== undefined && source.startsWith(file.name) && typeof value === 'string') {
+      value = path.resolve(path.dirname(file.name), value);
+    }
+    values[key] = value;
+    sources[key] = source;
+  }
+  const settings = values as Settings; // every key was assigned above, from its own spec
+
+  checkTogether(settings, sources);
+  return toConfig(settings);
+}
+
+/** Settings that only make sense together. */
+function checkTogether(settings: Settings, sources: Partial<Record<SettingKey, string>>): void {
+  const named = (key: SettingKey): string => sources[key] ?? flagName(key);
+  const hasCert = settings.tlsCert !== undefined;
+  const hasKey = settings.tlsKey !== undefined;
+  if (hasCert !== hasKey) {
+    const [given, missing]: [SettingKey, SettingKey] = hasCert ? ['tlsCert', 'tlsKey'] : ['tlsKey', 'tlsCert'];
+    throw new ConfigError(
+      `${named(given)} is set but ${flagName(missing)} is not: TLS needs both a certificate (--tls-cert) and its private key (--tls-key), or neither`,
+      missing,
+    );
+  }
+  if (!hasCert && sources.mqttsPort !== undefined) {
+    throw new ConfigError(`${named('mqttsPort')}: the MQTT over TLS listener needs --tls-cert and --tls-key`, 'mqttsPort');
+  }
+  const ports: SettingKey[] = hasCert ? ['mqttPort', 'mqttsPort', 'wsPort'] : ['mqttPort', 'wsPort'];
+  for (let i = 0; i < ports.length; i++) {
+    for (let j = i + 1; j < ports.length; j++) {
+      const a = ports[i]!;
+      const b = ports[j]!;
+      if (settings[a] !== 0 && settings[a] === settings[b]) {
+        throw new ConfigError(`${named(b)}: port ${String(settings[b])} is already taken by ${flagName(a)}`, b);
+      }
+    }
+  }
+}
+
+function toConfig(s: Settings): Config {
+  return {
+    host: s.host,
+    mqttPort: s.mqttPort,
+    mqttsPort: s.mqttsPort,
+    tlsCert: s.tlsCert,
+    tlsKey: s.tlsKey,
+    wsPort: s.wsPort,
+    dataDir: s.dataDir,
+    logLevel: s.logLevel,
+    logFormat: s.logFormat,
+    limits: {
+      maximumPacketSize: s.maxPacketSize,
+      connectTimeoutMs: s.connectTimeout,
+      maxInflight: s.maxInflight,
+      receiveMaximum: s.receiveMaximum,
+      maxQueued: s.maxQueued,
+      maxSocketBufferBytes: s.maxSocketBuffer,
+      maxTopicLength: s.maxTopicLength,
+      maxTopicDepth: s.maxTopicDepth,
+      maxSubscriptions: s.maxSubscriptions,
+      topicAliasMaximum: s.topicAliasMaximum,
+      serverKeepAlive: s.serverKeepAlive,
+      maxSessionExpiry: s.maxSessionExpiry,
+    },
+  };
+}
+
+/** The full --help text. */
+export function helpText(): string {
+  try {
+    parseFlags(['--help']);
+  } catch (error) {
+    if (error instanceof PrintAndExit) return error.text;
+    throw error;
+  }
+  throw new Error('commander did not print help');
+}
+
+type Flags = Partial<Record<SettingKey | 'config', string>>;
+
+function parseFlags(argv: readonly string[]): Flags {
+  let out = '';
+  let err = '';
+  const program = new Command('bucketmq')
+    .description('bucketmq: self-hosted MQTT broker and IoT data platform')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'print this help')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => (out += s),
+      writeErr: (s) => (err += s),
+      getOutHelpWidth: () => 100,
+      getErrHelpWidth: () => 100,
+    })
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Settings are read from, lowest to highest precedence: the defaults, the JSON file given by --config',
+        '(keys are the flag names in camelCase, e.g. {"mqttPort": 18830}; relative paths are resolved against',
+        "the file's directory), the BUCKETMQ_* environment variables, then the flags.",
+      ].join('\n'),
+    );
+  program.addOption(
+    new Option('--config <file>', `JSON file of settings (env ${envName('config')})`).helpGroup('Options:'),
+  );
+  for (const key of SETTING_KEYS) {
+    const spec: SettingSpec<SettingKey> = SETTINGS[key];
+    program.addOption(
+      new Option(`${flagName(key)} ${spec.arg}`, `${spec.description} (default: ${defaultText(key)}; env ${envName(key)})`).helpGroup(
+        `${spec.group}:`,
+      ),
+    );
+  }
+  try {
+    program.parse(argv as string[], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') throw new PrintAndExit(out);
+      throw new ConfigError((err || error.message).replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' '));
+    }
+    throw error;
+  }
+  return program.opts<Flags>();
+}
+
+function readConfigFile(file: string, source: string): Record<string, unknown> {
+  let textContent: string;
+  try {
+    textContent = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`${source}: cannot read ${JSON.stringify(file)}: ${(error as Error).message}`, 'config');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(textContent);
+  } catch (error) {
+    throw new ConfigError(`${source}: ${JSON.stringify(file)} is not valid JSON: ${(error as Error).message}`, 'config');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`${source}: ${JSON.stringify(file)} must hold a JSON object of settings`, 'config');
+  }
+  for (const key of Object.keys(parsed)) {
+    if (!(key in SETTINGS)) {
+      throw new ConfigError(`${file}: unknown setting ${JSON.stringify(key)} (known: ${SETTING_KEYS.join(', ')})`, 'config');
+    }
+  }
+  return parsed as Record<string, unknown>;
+}
+
+let version: string | undefined;
+function packageVersion(): string {
+  version ??= (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return version;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** A value as the user wrote it, quoted, cut short if long. */
+function show(raw: unknown): string {
+  const shown = JSON.stringify(raw) ?? String(raw);
+  return shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
+}
+
+function port(raw: unknown): number {
+  return integer('', 0, 65_535, 'a port number (0-65535)')(raw);
+}
+
+/** Accepts a JSON integer or a string of digits in [min, max]. */
+function integer(unit: string, min: number, max: number, what = `a whole number of ${unit} (${min}-${max})`) {
+  return (raw: unknown): number => {
+    const value = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) throw new Invalid(`${show(raw)} is not ${what}`);
+    return value;
+  };
+}
+
+function text(what: string) {
+  return (raw: unknown): string => {
+    if (typeof raw !== 'string' || raw.trim() === '') throw new Invalid(`${show(raw)} is not ${what}`);
+    return raw;
+  };
+}
+
+function optionalText(what: string): (raw: unknown) => string | undefined {
+  return text(what);
+}
+
+function oneOf<T extends string>(choices: readonly T[]) {
+  return (raw: unknown): T => {
+    if (typeof raw !== 'string' || !(choices as readonly string[]).includes(raw)) {
+      throw new Invalid(`${show(raw)} is not one of ${choices.join(', ')}`);
+    }
+    return raw as T;
+  };
+}

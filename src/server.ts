@@ -1,0 +1,299 @@
+/**
+ * Composition root: settings → database → stores → broker → listeners. `startServer` builds and
+ * starts one node in-process (tests use it); `main` is the process around it: it reads argv/env,
+ * maps failures to exit codes (2 = bad settings, 1 = could not start or crashed) and turns SIGINT /
+ * SIGTERM into a graceful stop (stop accepting, close the broker, flush the stores, close the
+ * database) followed by exit 0.
+ */
+import { realpathSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Broker } from './broker/broker.ts';
+import type { ClientInfo } from './broker/client-info.ts';
+import { SqliteRetainedStore } from './broker/retained/sqlite-retained-store.ts';
+import { SqliteSessionStore } from './broker/session/sqlite-session-store.ts';
+import { ConfigError, PrintAndExit, loadConfig, type Config, type SettingKey, flagName } from './config.ts';
+import { createLogger, type Logger } from './log.ts';
+import { openDatabase, type Database } from './storage/sqlite-database.ts';
+
+/** The database file inside the data directory. */
+export const DATABASE_FILE = 'bucketmq.db';
+
+/** Milliseconds a graceful stop may take before the process gives up and exits 1. */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+export interface ServerPorts {
+  mqtt: number;
+  /** Present when TLS is configured. */
+  mqtts?: number;
+  ws: number;
+}
+
+export interface RunningServer {
+  /** The ports actually bound (differ from the config when it asked for 0). */
+  readonly ports: ServerPorts;
+  readonly broker: Broker;
+  /** Stops accepting, disconnects clients, flushes the stores and closes the database. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Default: a logger built from config.logLevel / config.logFormat. */
+  logger?: Logger;
+}
+
+/** The server could not start for a reason outside the settings' syntax (port in use, unreadable data dir). */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const log = options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  const tls =
+    config.tlsCert !== undefined && config.tlsKey !== undefined
+      ? { cert: await readSetting(config.tlsCert, 'tlsCert'), key: await readSetting(config.tlsKey, 'tlsKey') }
+      : undefined;
+
+  const databasePath = path.resolve(config.dataDir, DATABASE_FILE);
+  let db: Database;
+  try {
+    db = openDatabase(databasePath);
+  } catch (error) {
+    throw new StartupError(`${flagName('dataDir')}: cannot open the database ${databasePath}: ${messageOf(error)}`);
+  }
+
+  // Undone in reverse if a later step fails, so a failed start leaves no socket or file handle behind.
+  const undo: Array<() => unknown> = [() => db.close()];
+  try {
+    const reportError = (context: string, error: unknown): void => log.error({ err: error }, context);
+    const sessionStore = new SqliteSessionStore(db, { reportError });
+    const retainedStore = new SqliteRetainedStore(db, { reportError });
+    undo.push(() => sessionStore.close(), () => retainedStore.close());
+
+    const broker = new Broker({ limits: config.limits, sessionStore, retainedStore });
+    logBrokerEvents(broker, log);
+    await broker.start();
+    undo.push(() => broker.close());
+
+    const host = config.host;
+    const mqtt = await listen('mqtt', 'mqttPort', host, config.mqttPort, () => broker.listenTcp({ host, port: config.mqttPort }));
+    log.info({ listener: 'mqtt', host, port: mqtt.port }, `mqtt listening on ${hostPort(host, mqtt.port)}`);
+    let mqtts: { port: number } | undefined;
+    if (tls !== undefined) {
+      mqtts = await listen('mqtts', 'mqttsPort', host, config.mqttsPort, () =>
+        broker.listenTls({ host, port: config.mqttsPort, cert: tls.cert, key: tls.key }),
+      );
+      log.info({ listener: 'mqtts', host, port: mqtts.port }, `mqtts listening on ${hostPort(host, mqtts.port)}`);
+    }
+    const ws = await listen('ws', 'wsPort', host, config.wsPort, () => broker.listenWs({ host, port: config.wsPort }));
+    log.info(
+      { listener: 'ws', host, port: ws.port, path: '/mqtt' },
+      `ws listening on ${hostPort(host, ws.port)} (MQTT over WebSocket at ws://${hostPort(host, ws.port)}/mqtt)`,
+    );
+    log.info({ database: databasePath }, `bucketmq ready, data in ${databasePath}`);
+
+    let stopping: Promise<void> | undefined;
+    const stop = async (): Promise<void> => {
+      // The broker stops its listeners first, then disconnects clients (v5: 0x8B) and flushes the stores.
+      try {
+        await broker.close();
+      } finally {
+        await sessionStore.close();
+        await retainedStore.close();
+        db.close();
+      }
+      log.info('bucketmq stopped');
+    };
+    return {
+      ports: mqtts === undefined ? { mqtt: mqtt.port, ws: ws.port } : { mqtt: mqtt.port, mqtts: mqtts.port, ws: ws.port },
+      broker,
+      stop: () => (stopping ??= stop()),
+    };
+  } catch (error) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch (cleanupError) {
+        log.warn({ err: cleanupError }, 'cleanup after a failed start');
+      }
+    }
+    throw error;
+  }
+}
+
+async function listen(
+  name: string,
+  setting: SettingKey,
+  host: string,
+  port: number,
+  open: () => Promise<{ port: number; close(): Promise<void> }>,
+): Promise<{ port: number }> {
+  try {
+    return await open();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'EADDRINUSE' ? 'the port is already in use' : messageOf(error);
+    throw new StartupError(`${flagName(setting)}: cannot start the ${name} listener on ${hostPort(host, port)}: ${reason}`);
+  }
+}
+
+async function readSetting(file: string, setting: SettingKey): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    throw new ConfigError(`${flagName(setting)}: cannot read ${JSON.stringify(file)}: ${messageOf(error)}`, setting);
+  }
+}
+
+/**
+ * Mirrors broker events into the log. Listeners are attached only for the levels that are on, so a
+ * broker at the default level pays nothing per publish. Never logs the username or the client's
+ * `data`: a device may carry its token in the username (SPEC §2).
+ */
+function logBrokerEvents(broker: Broker, log: Logger): void {
+  if (log.isLevelEnabled('info')) {
+    broker.on('client.connect', (client, detail) => {
+      log.info(
+        { ...who(client), cleanStart: detail.cleanStart, keepalive: detail.keepalive, sessionExpiry: detail.sessionExpiry, will: detail.will?.topic },
+        'client connected',
+      );
+    });
+    broker.on('client.connack', (request, detail) => {
+      if (detail.reasonCode === 0) return;
+      log.info(
+        { clientId: request.clientId, address: request.remoteAddress, transport: request.transport, reasonCode: detail.reasonCode, reason: detail.reasonString },
+        'connection refused',
+      );
+    });
+    broker.on('client.disconnect', (client, detail) => {
+      log.info({ ...who(client), cause: detail.cause, reasonCode: detail.reasonCode, detail: detail.detail }, 'client disconnected');
+    });
+    broker.on('client.error', (client, detail) => {
+      log.info(
+        { ...(client === null ? { address: detail.remoteAddress } : who(client)), reasonCode: detail.reasonCode, error: detail.message },
+        'client error, connection closed',
+      );
+    });
+  }
+  if (log.isLevelEnabled('debug')) {
+    broker.on('client.subscribe', (client, subscriptions) => log.debug({ ...who(client), subscriptions }, 'subscribe'));
+    broker.on('client.unsubscribe', (client, filters) => log.debug({ ...who(client), filters }, 'unsubscribe'));
+    broker.on('message.dropped', (client, message, reason) => {
+      log.debug({ clientId: client.clientId, namespace: client.namespace || undefined, topic: message.topic, qos: message.qos, reason }, 'message dropped');
+    });
+  }
+  if (log.isLevelEnabled('trace')) {
+    broker.on('message.publish', (client, message) => {
+      log.trace(
+        { clientId: client?.clientId, namespace: client?.namespace || undefined, topic: message.topic, qos: message.qos, retain: message.retain, bytes: message.payload.length },
+        'publish',
+      );
+    });
+  }
+}
+
+function who(client: ClientInfo): Record<string, unknown> {
+  return {
+    clientId: client.clientId,
+    namespace: client.namespace === '' ? undefined : client.namespace,
+    address: client.remoteAddress,
+    transport: client.transport,
+    protocol: client.protocolVersion,
+  };
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The process: settings from `argv` (arguments after the script) and `env`, then run until SIGINT or
+ * SIGTERM. Exit codes: 0 after a graceful stop (or --help), 1 when the server cannot start, crashes or
+ * cannot stop in time, 2 for a bad setting (the message names it; no stack trace).
+ */
+export async function main(argv: readonly string[], env: Record<string, string | undefined>): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(argv, env);
+  } catch (error) {
+    if (error instanceof PrintAndExit) {
+      process.stdout.write(error.text);
+      process.exit(0);
+    }
+    if (error instanceof ConfigError) exitWithConfigError(error);
+    throw error;
+  }
+
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  process.on('uncaughtException', (error) => {
+    log.fatal({ err: error }, 'uncaught exception, exiting');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    log.fatal({ err: reason }, 'unhandled promise rejection, exiting');
+    process.exit(1);
+  });
+
+  let server: RunningServer;
+  try {
+    server = await startServer(config, { logger: log });
+  } catch (error) {
+    if (error instanceof ConfigError) exitWithConfigError(error);
+    if (error instanceof StartupError) {
+      log.error(error.message);
+      process.exit(1);
+    }
+    log.fatal({ err: error }, 'could not start');
+    process.exit(1);
+  }
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn(`${signal} again, exiting without finishing the shutdown`);
+      process.exit(1);
+    }
+    stopping = true;
+    log.info(`${signal} received, shutting down`);
+    setTimeout(() => {
+      log.error(`shutdown did not finish within ${SHUTDOWN_TIMEOUT_MS} ms, exiting`);
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
+    server.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+function exitWithConfigError(error: ConfigError): never {
+  process.stderr.write(`bucketmq: ${error.message}\nRun "bucketmq --help" for the list of settings.\n`);
+  process.exit(2);
+}
+
+function isMain(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  main(process.argv.slice(2), process.env).catch((error: unknown) => {
+    process.stderr.write(`bucketmq: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,115 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Message } from '../../src/broker/message.ts';
+import type { RetainedStore } from '../../src/broker/retained/retained-store.ts';
+
+export interface RetainedStoreFixture {
+  store: RetainedStore;
+  /** Closes the store and opens a new one over the same storage, as a broker restart would. */
+  reopen: () => Promise<RetainedStore>;
+}
+
+function retained(topic: string, payload: string | Buffer, overrides: Partial<Message> = {}): Message {
+  return {
+    topic,
+    payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+    qos: 1,
+    retain: true,
+    properties: null,
+    expiresAt: 0,
+    origin: 'acct-1\u0000publisher',
+    ...overrides,
+  };
+}
+
+/** namespace -> topic -> payload text, for compact assertions. */
+async function contents(store: RetainedStore): Promise<Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const { namespace, message } of await store.loadAll()) {
+    (out[namespace] ??= {})[message.topic] = message.payload.toString();
+  }
+  return out;
+}
+
+/** One suite for every RetainedStore (STYLE.md habit 8). */
+export function runRetainedStoreContract(name: string, makeStore: () => Promise<RetainedStoreFixture>): void {
+  describe(`RetainedStore contract: ${name}`, () => {
+    test('a new store holds nothing', async () => {
+      const { store } = await makeStore();
+      assert.deepEqual(await store.loadAll(), []);
+    });
+
+    test('set stores, a second set replaces, delete clears; all survive a restart', async () => {
+      const { store, reopen } = await makeStore();
+      store.set('a', retained('t/1', 'first'));
+      store.set('a', retained('t/2', 'two'));
+      store.set('a', retained('t/3', 'three'));
+      await store.flush();
+      store.set('a', retained('t/1', 'second'));
+      store.delete('a', 't/2');
+      store.delete('a', 'never/set');
+      assert.deepEqual(await contents(await reopen()), { a: { 't/1': 'second', 't/3': 'three' } });
+    });
+
+    test('the same topic in two namespaces is two slots', async () => {
+      const { store, reopen } = await makeStore();
+      store.set('acct-1', retained('status', 'one'));
+      store.set('acct-2', retained('status', 'two'));
+      store.set('', retained('status', 'anonymous'));
+      let reopened = await reopen();
+      assert.deepEqual(await contents(reopened), { 'acct-1': { status: 'one' }, 'acct-2': { status: 'two' }, '': { status: 'anonymous' } });
+
+      reopened.delete('acct-1', 'status');
+      reopened.set('acct-2', retained('status', 'two again'));
+      reopened = await reopen();
+      assert.deepEqual(await contents(reopened), { 'acct-2': { status: 'two again' }, '': { status: 'anonymous' } });
+    });
+
+    test('messages round-trip exactly: bytes, every property, user property order, expiry, origin', async () => {
+      const { store, reopen } = await makeStore();
+      const full = retained('ünïcode/☃', Buffer.from([0x00, 0xff, 0xfe, 0xc3, 0x28, 0x80]), {
+        qos: 2,
+        expiresAt: 1_900_000_000_456,
+        origin: '',
+        properties: {
+          payloadFormatIndicator: 0,
+          messageExpiryInterval: 60,
+          contentType: 'application/cbor',
+          responseTopic: 'replies/1',
+          correlationData: Buffer.from([0x00, 0x01, 0xff]),
+          userProperties: [['a', '1'], ['b', '2'], ['a', '3']],
+        },
+      });
+      const empty = retained('empty', Buffer.alloc(0), { qos: 0 });
+      store.set('ns', full);
+      store.set('ns', empty);
+
+      const loaded = new Map((await (await reopen()).loadAll()).map(({ message }) => [message.topic, message]));
+      assert.deepEqual(loaded.get('ünïcode/☃'), full);
+      assert.deepEqual(loaded.get('empty'), empty);
+      assert.deepEqual(loaded.get('ünïcode/☃')?.properties?.userProperties, [['a', '1'], ['b', '2'], ['a', '3']]);
+    });
+
+    test('repeated writes to one topic in a tick keep only the last', async () => {
+      const { store, reopen } = await makeStore();
+      for (let i = 0; i < 500; i++) store.set('ns', retained('hot', `v${i}`));
+      store.set('ns', retained('set-then-deleted', 'x'));
+      store.delete('ns', 'set-then-deleted');
+      store.delete('ns', 'deleted-then-set');
+      store.set('ns', retained('deleted-then-set', 'back'));
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(await contents(await reopen()), { ns: { hot: 'v499', 'deleted-then-set': 'back' } });
+    });
+
+    test('many topics written in one tick are all durable after the next tick', async () => {
+      const { store, reopen } = await makeStore();
+      for (let i = 0; i < 1_000; i++) store.set(`ns-${i % 3}`, retained(`devices/${i}/state`, `s${i}`));
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      const loaded = await (await reopen()).loadAll();
+      assert.equal(loaded.length, 1_000);
+      assert.equal((await contents(await reopen()))['ns-1']?.['devices/4/state'], 's4');
+    });
+  });
+}

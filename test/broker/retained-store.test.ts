@@ -1,0 +1,85 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Message } from '../../src/broker/message.ts';
+import { MemoryRetainedStore } from '../../src/broker/retained/memory-retained-store.ts';
+import { SqliteRetainedStore } from '../../src/broker/retained/sqlite-retained-store.ts';
+import { openDatabase, type Database } from '../../src/storage/sqlite-database.ts';
+import { runRetainedStoreContract } from './retained-store.contract.ts';
+
+const tempDirs: string[] = [];
+const databases: Database[] = [];
+
+after(async () => {
+  for (const db of databases) if (db.open) db.close();
+  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function tempDatabaseFile(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'bucketmq-retained-'));
+  tempDirs.push(dir);
+  return join(dir, 'data', 'bucketmq.db');
+}
+
+function open(file: string): Database {
+  const db = openDatabase(file);
+  databases.push(db);
+  return db;
+}
+
+runRetainedStoreContract('memory', async () => {
+  const store = new MemoryRetainedStore();
+  return { store, reopen: async () => (await store.close(), store) };
+});
+
+runRetainedStoreContract('sqlite', async () => {
+  const file = await tempDatabaseFile();
+  let db = open(file);
+  let store = new SqliteRetainedStore(db);
+  const reopen = async () => {
+    await store.close();
+    db.close();
+    db = open(file);
+    store = new SqliteRetainedStore(db);
+    return store;
+  };
+  return { store, reopen };
+});
+
+describe('SqliteRetainedStore write-behind', () => {
+  const retained = (topic: string, payload: string): Message => ({
+    topic,
+    payload: Buffer.from(payload),
+    qos: 0,
+    retain: true,
+    properties: null,
+    expiresAt: 0,
+    origin: '',
+  });
+
+  test('one tick of writes is one transaction, with repeated topics coalesced', async () => {
+    const file = await tempDatabaseFile();
+    const store = new SqliteRetainedStore(open(file));
+    const observer = open(file);
+    const countRows = observer.prepare<[], number>('SELECT COUNT(*) FROM mqtt_retained').pluck();
+
+    for (let i = 0; i < 300; i++) store.set('ns', retained(`t/${i % 100}`, `v${i}`));
+    assert.equal(countRows.get(), 0, 'nothing is written synchronously');
+
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(countRows.get(), 100);
+    assert.deepEqual(store.stats, { batches: 1, ops: 100, failed: 0 });
+    await store.close();
+  });
+
+  test('the retained table sits beside the session tables in one database', async () => {
+    const db = open(':memory:');
+    new SqliteRetainedStore(db);
+    const { SqliteSessionStore } = await import('../../src/broker/session/sqlite-session-store.ts');
+    new SqliteSessionStore(db);
+    const components = db.prepare<[], string>('SELECT component FROM schema_migrations ORDER BY component').pluck().all();
+    assert.deepEqual(components, ['broker-retained', 'broker-sessions']);
+  });
+});

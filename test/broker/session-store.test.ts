@@ -1,0 +1,118 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemorySessionStore } from '../../src/broker/session/memory-session-store.ts';
+import { SqliteSessionStore } from '../../src/broker/session/sqlite-session-store.ts';
+import type { StoredOutbound } from '../../src/broker/session/session-store.ts';
+import { openDatabase, type Database } from '../../src/storage/sqlite-database.ts';
+import { runSessionStoreContract } from './session-store.contract.ts';
+
+const tempDirs: string[] = [];
+const databases: Database[] = [];
+
+after(async () => {
+  for (const db of databases) if (db.open) db.close();
+  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+/** A database file in a fresh temp dir; the nested directory checks that openDatabase creates it. */
+async function tempDatabaseFile(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'bucketmq-sessions-'));
+  tempDirs.push(dir);
+  return join(dir, 'data', 'bucketmq.db');
+}
+
+function open(file: string): Database {
+  const db = openDatabase(file);
+  databases.push(db);
+  return db;
+}
+
+runSessionStoreContract('memory', async () => {
+  const store = new MemorySessionStore();
+  return { store, reopen: async () => (await store.close(), store) };
+});
+
+runSessionStoreContract('sqlite', async () => {
+  const file = await tempDatabaseFile();
+  let db = open(file);
+  let store = new SqliteSessionStore(db);
+  const reopen = async () => {
+    await store.close();
+    db.close();
+    db = open(file);
+    store = new SqliteSessionStore(db);
+    return store;
+  };
+  return { store, reopen };
+});
+
+describe('SqliteSessionStore write-behind', () => {
+  const key = 'ns\u0000client';
+  const entry = (seq: number): StoredOutbound => ({
+    seq,
+    message: { topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, properties: null, expiresAt: 0, origin: '' },
+    qos: 1,
+    subscriptionIds: [],
+    retain: false,
+    packetId: seq,
+    state: 'publish',
+  });
+
+  test('mutations of one tick reach disk together, in one transaction, on the next tick', async () => {
+    const file = await tempDatabaseFile();
+    const store = new SqliteSessionStore(open(file));
+    const observer = open(file);
+    const countRows = observer.prepare<[], number>('SELECT COUNT(*) FROM mqtt_outbound').pluck();
+
+    store.saveSession({ key, namespace: 'ns', clientId: 'client', expiryInterval: 60, disconnectedAt: 0 });
+    for (let seq = 1; seq <= 1_000; seq++) store.addOutbound(key, entry(seq));
+    assert.equal(countRows.get(), 0, 'nothing is written synchronously');
+
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(countRows.get(), 1_000);
+    assert.deepEqual(store.stats, { batches: 1, ops: 1_001, failed: 0 });
+    await store.close();
+  });
+
+  test('a failing operation is reported with context and the rest of the batch commits', async () => {
+    const reports: string[] = [];
+    const db = open(':memory:');
+    const store = new SqliteSessionStore(db, { reportError: (context) => reports.push(context) });
+    db.exec('DROP TABLE mqtt_inbound_qos2');
+
+    store.saveSession({ key, namespace: 'ns', clientId: 'client', expiryInterval: 60, disconnectedAt: 0 });
+    store.addInboundQos2(key, 1);
+    store.addOutbound(key, entry(1));
+    await new Promise((resolve) => setImmediate(resolve)); // the timer path must not throw either
+
+    assert.deepEqual(reports, ['session store: addInboundQos2 failed for session "ns\\u0000client"']);
+    assert.deepEqual(store.stats, { batches: 1, ops: 2, failed: 1 });
+    assert.equal(db.prepare<[], number>('SELECT COUNT(*) FROM mqtt_outbound').pluck().get(), 1);
+    await store.close();
+  });
+
+  test('writes after close are reported and dropped', async () => {
+    const reports: string[] = [];
+    const store = new SqliteSessionStore(open(':memory:'), { reportError: (context) => reports.push(context) });
+    await store.close();
+    store.removeOutbound(key, 1);
+    assert.equal(reports.length, 1);
+    assert.match(reports[0] ?? '', /removeOutbound .* after close/);
+  });
+
+  test('opening the same file again re-runs no migration', async () => {
+    const file = await tempDatabaseFile();
+    const first = open(file);
+    new SqliteSessionStore(first);
+    first.close();
+    const second = open(file);
+    new SqliteSessionStore(second);
+    const versions = second.prepare("SELECT component, version FROM schema_migrations WHERE component = 'broker-sessions'").all();
+    assert.deepEqual(versions, [{ component: 'broker-sessions', version: 1 }]);
+    assert.equal(second.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(second.pragma('synchronous', { simple: true }), 1); // NORMAL
+  });
+});
