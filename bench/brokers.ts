@@ -10,7 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const BROKER_NAMES = ['bucketmq', 'mosquitto', 'aedes'] as const;
+export const BROKER_NAMES = ['bucketmq', 'mosquitto', 'aedes', 'null'] as const;
+/** `null` (null-broker.ts) only measures the generator's ceiling, so it runs only when asked for. */
+export const DEFAULT_BROKERS: readonly BrokerName[] = ['bucketmq', 'mosquitto', 'aedes'];
 export type BrokerName = (typeof BROKER_NAMES)[number];
 
 export const HOST = '127.0.0.1';
@@ -28,7 +30,6 @@ const STOP_GRACE_MS = 3_000;
 export const MOSQUITTO_SETTINGS = [
   'allow_anonymous true',
   'persistence false',
-  'set_tcp_nodelay true',
   'max_inflight_messages 1000',
   'max_queued_messages 1000000',
   'log_dest stderr',
@@ -36,7 +37,21 @@ export const MOSQUITTO_SETTINGS = [
   'log_type warning',
 ];
 
+/** `taskset -c LIST` prefix for a command, or nothing. */
+export function pinned(cpus: string | null, command: string, args: string[]): [string, string[]] {
+  return cpus === null ? [command, args] : [TASKSET_BIN, ['-c', cpus, command, ...args]];
+}
+const TASKSET_BIN = '/usr/bin/taskset';
+
+/**
+ * Beyond the port and data directory: bind to loopback only, a random WebSocket port (the default
+ * 8083 could be taken) and no per-connection info logging on the hot path.
+ */
+export const BUCKETMQ_DEFAULT_ARGS = ['--host', HOST, '--ws-port', '0', '--log-level', 'warn'];
+
 export interface BrokerOptions {
+  /** CPU list the broker is pinned to (taskset -c), or null for no pinning. */
+  cpus: string | null;
   /** Extra arguments for `src/server.ts` (e.g. to enable anonymous mode). */
   bucketmqArgs: string[];
   /** Milliseconds to wait for the port to accept connections. */
@@ -125,21 +140,26 @@ function spawnBroker(name: BrokerName, port: number, tempDir: string, options: B
     case 'mosquitto': {
       const conf = path.join(tempDir, 'mosquitto.conf');
       writeFileSync(conf, [`listener ${port} ${HOST}`, ...MOSQUITTO_SETTINGS, ''].join('\n'));
-      return spawn(MOSQUITTO_BIN, ['-c', conf], { stdio });
+      return spawn(...pinned(options.cpus, MOSQUITTO_BIN, ['-c', conf]), { stdio });
     }
     case 'aedes':
-      return spawn(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'aedes-server.ts'), '--port', String(port)], {
+      return spawn(...pinned(options.cpus, process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'aedes-server.ts'), '--port', String(port)]), {
+        cwd: PROJECT_DIR,
+        stdio,
+      });
+    case 'null':
+      return spawn(...pinned(options.cpus, process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'null-broker.ts'), '--port', String(port)]), {
         cwd: PROJECT_DIR,
         stdio,
       });
     case 'bucketmq': {
       const entry = path.join(PROJECT_DIR, 'src', 'server.ts');
       if (!existsSync(entry)) throw new BrokerUnavailable('src/server.ts does not exist yet');
-      return spawn(
-        process.execPath,
-        ['--import', 'tsx', entry, '--mqtt-port', String(port), '--data-dir', path.join(tempDir, 'data'), ...options.bucketmqArgs],
-        { cwd: PROJECT_DIR, stdio },
-      );
+      const args = [
+        '--import', 'tsx', entry, '--mqtt-port', String(port), '--data-dir', path.join(tempDir, 'data'),
+        ...BUCKETMQ_DEFAULT_ARGS, ...options.bucketmqArgs,
+      ];
+      return spawn(...pinned(options.cpus, process.execPath, args), { cwd: PROJECT_DIR, stdio });
     }
   }
 }
@@ -196,6 +216,20 @@ export function cpuSeconds(pid: number | undefined): number | null {
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (proc(5)).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+/** Machine-wide CPU seconds since boot: busy (everything but idle and iowait) and total, over all cores. */
+export function machineCpuSeconds(): { busy: number; total: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already inside user).
+    const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+    return { busy: (total - idle) / CLOCK_TICKS_PER_SECOND, total: total / CLOCK_TICKS_PER_SECOND };
   } catch {
     return null;
   }

@@ -7,7 +7,7 @@
  * (subscriber process) — and for QoS 1 also the last PUBACK — using the machine-wide monotonic clock.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cpuSeconds, HOST, lastLines, PROJECT_DIR, startBroker, BrokerUnavailable, type BrokerName, type BrokerOptions, type RunningBroker } from './brokers.ts';
+import { cpuSeconds, machineCpuSeconds, HOST, lastLines, PROJECT_DIR, startBroker, BrokerUnavailable, type BrokerName, type BrokerOptions, type RunningBroker } from './brokers.ts';
 import { GeneratorProcess } from './generator-process.ts';
 import type { Credentials } from './packets.ts';
 import type { Phase, PublisherSpec, SetupCommand, SubscriberSpec } from './protocol.ts';
@@ -19,6 +19,8 @@ export type GeneratorLayout = 'single' | 'split';
 export interface CellOptions {
   broker: BrokerOptions;
   layout: GeneratorLayout;
+  /** CPU list the generator processes are pinned to, or null. */
+  generatorCpus: string | null;
   /** Whole cell (setup + warm-up + measurement), milliseconds. */
   timeoutMs: number;
   /** After publishing finished, this long without a new delivery means the rest was lost. */
@@ -45,6 +47,19 @@ export interface CellResult {
   brokerCpu: number | null;
   /** Per generator process, percent of one core. */
   generatorCpu: number[];
+  /** Whole machine, percent of all cores busy. */
+  machineBusy: number | null;
+  /**
+   * CPU the machine spent outside the broker and the generators during measurement, % of one core:
+   * other programs (or kernel threads). Large values mean the figure was disturbed.
+   */
+  otherCpu: number | null;
+  /** Other programs took more than DISTURBED_OTHER_CPU % of a core during measurement. */
+  disturbed: boolean;
+  /** The generator used nearly all the CPU it had: the figure may be the generator's limit. */
+  generatorBound: boolean;
+  /** Runs of this cell, the reported one included. */
+  attempts: number;
   /** The broker died after the measurement, while the clients disconnected. */
   crashedAfterRun: boolean;
   note: string;
@@ -53,12 +68,16 @@ export interface CellResult {
 type PhaseOutcome = 'complete' | 'stalled' | 'timeout' | 'crashed' | 'failed';
 
 const POLL_MS = 25;
+/** % of one core used by other programs above which a measurement counts as disturbed. */
+export const DISTURBED_OTHER_CPU = 25;
+/** % of the generator's CPU budget (one core when pinned, else per process) that counts as saturated. */
+const GENERATOR_BOUND_CPU = 90;
 
 export async function runCell(name: BrokerName, scenario: Scenario, options: CellOptions): Promise<CellResult> {
   const result: CellResult = {
     broker: name, scenario: scenario.id, status: 'error', rate: null,
     expected: expectedDeliveries(scenario), delivered: 0, published: 0, acked: 0, elapsedMs: null,
-    brokerCpu: null, generatorCpu: [], crashedAfterRun: false, note: '',
+    brokerCpu: null, generatorCpu: [], machineBusy: null, otherCpu: null, disturbed: false, generatorBound: false, attempts: 1, crashedAfterRun: false, note: '',
   };
   let broker: RunningBroker;
   try {
@@ -73,17 +92,17 @@ export async function runCell(name: BrokerName, scenario: Scenario, options: Cel
   try {
     for (const [index, generator] of generators.entries()) {
       const outcome = await settleSetup(generator.setup(setupCommand(scenario, options, broker, generator, index)), broker, deadline);
-      if (outcome !== null) return finish(result, outcome, broker, generators, null);
+      if (outcome !== null) return finish(result, outcome, broker, generators, null, options);
     }
     if (scenario.warmupPerPublisher > 0) {
       const outcome = await runPhase('warmup', scenario, scenario.warmupPerPublisher, generators, broker, deadline, options);
-      if (outcome !== 'complete' && outcome !== 'stalled') return finish(result, outcome, broker, generators, null);
+      if (outcome !== 'complete' && outcome !== 'stalled') return finish(result, outcome, broker, generators, null, options);
       if (outcome === 'stalled') result.note = `warm-up lost ${expectedDeliveries(scenario, scenario.warmupPerPublisher) - sumOf(generators, 'delivered')}`;
     }
     const cpuBefore = sampleCpu(broker, generators);
     const outcome = await runPhase('measure', scenario, scenario.messagesPerPublisher, generators, broker, deadline, options);
     const cpuAfter = sampleCpu(broker, generators);
-    return finish(result, outcome, broker, generators, { before: cpuBefore, after: cpuAfter });
+    return finish(result, outcome, broker, generators, { before: cpuBefore, after: cpuAfter }, options);
   } finally {
     await Promise.all(generators.map((g) => g.stop()));
     if (broker.alive) {
@@ -101,11 +120,12 @@ export async function runCell(name: BrokerName, scenario: Scenario, options: Cel
 function layoutGenerators(scenario: Scenario, options: CellOptions): GeneratorProcess[] {
   const subscribers = subscriberSpec(scenario);
   const publishers = publisherSpec(scenario, options);
-  if (options.layout === 'single') return [new GeneratorProcess({ subscribers, publishers }, PROJECT_DIR)];
+  const cpus = options.generatorCpus;
+  if (options.layout === 'single') return [new GeneratorProcess({ subscribers, publishers }, PROJECT_DIR, cpus)];
   // Subscribers first: they must be subscribed before anything is published.
   return [
-    new GeneratorProcess({ subscribers, publishers: null }, PROJECT_DIR),
-    new GeneratorProcess({ subscribers: null, publishers }, PROJECT_DIR),
+    new GeneratorProcess({ subscribers, publishers: null }, PROJECT_DIR, cpus),
+    new GeneratorProcess({ subscribers: null, publishers }, PROJECT_DIR, cpus),
   ];
 }
 
@@ -184,12 +204,13 @@ function sumOf(generators: GeneratorProcess[], field: 'delivered' | 'sent' | 'ac
 
 interface CpuSample {
   wallNs: number;
+  machine: { busy: number; total: number } | null;
   broker: number | null;
   generators: (number | null)[];
 }
 
 function sampleCpu(broker: RunningBroker, generators: GeneratorProcess[]): CpuSample {
-  return { wallNs: Number(process.hrtime.bigint()), broker: cpuSeconds(broker.pid), generators: generators.map((g) => cpuSeconds(g.pid)) };
+  return { wallNs: Number(process.hrtime.bigint()), machine: machineCpuSeconds(), broker: cpuSeconds(broker.pid), generators: generators.map((g) => cpuSeconds(g.pid)) };
 }
 
 function percent(before: number | null | undefined, after: number | null | undefined, seconds: number): number | null {
@@ -199,7 +220,7 @@ function percent(before: number | null | undefined, after: number | null | undef
 
 function finish(
   result: CellResult, outcome: PhaseOutcome, broker: RunningBroker, generators: GeneratorProcess[],
-  cpu: { before: CpuSample; after: CpuSample } | null,
+  cpu: { before: CpuSample; after: CpuSample } | null, options: CellOptions,
 ): CellResult {
   result.delivered = sumOf(generators, 'delivered');
   result.published = sumOf(generators, 'sent');
@@ -221,6 +242,19 @@ function finish(
     const seconds = (cpu.after.wallNs - cpu.before.wallNs) / 1e9;
     result.brokerCpu = percent(cpu.before.broker, cpu.after.broker, seconds);
     result.generatorCpu = cpu.after.generators.map((after, i) => percent(cpu.before.generators[i], after, seconds) ?? -1);
+    const { machine: m0 } = cpu.before;
+    const { machine: m1 } = cpu.after;
+    if (m0 !== null && m1 !== null && m1.total > m0.total) {
+      result.machineBusy = Math.round(((m1.busy - m0.busy) / (m1.total - m0.total)) * 100);
+      const ours = (result.brokerCpu ?? 0) + result.generatorCpu.reduce((a, b) => a + Math.max(0, b), 0);
+      result.otherCpu = Math.max(0, Math.round(((m1.busy - m0.busy) / seconds) * 100 - ours));
+      result.disturbed = result.otherCpu > DISTURBED_OTHER_CPU;
+    }
+    // Pinned, all generator processes share one core; unpinned, each process has at most one.
+    const generatorLoad = options.generatorCpus !== null
+      ? result.generatorCpu.reduce((a, b) => a + Math.max(0, b), 0)
+      : Math.max(0, ...result.generatorCpu);
+    result.generatorBound = generatorLoad >= GENERATOR_BOUND_CPU;
   }
   switch (outcome) {
     case 'complete':

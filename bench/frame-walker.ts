@@ -5,8 +5,9 @@
  * nothing about MQTT beyond MQTT 3.1.1 §2.2 (fixed header) — the sink reads what little it needs
  * (a PUBLISH packet id, a CONNACK return code) straight from the buffer.
  *
- * A packet split across TCP chunks is kept as a small tail and glued to the next chunk; packets in
- * this benchmark are ~80 bytes, so the tail never grows past one packet.
+ * A packet split across TCP chunks is copied out as a small tail and glued to the next chunk (the
+ * chunk itself may be a reused read buffer); packets in this benchmark are ~80 bytes, so the tail
+ * never grows past one packet.
  */
 
 /** Receives each whole packet. `buf[bodyStart .. bodyStart + bodyLength)` is the variable header + payload. */
@@ -55,6 +56,6 @@ export class FrameWalker {
       this.#sink.onFrame(buf[pos] as number, buf, i, length);
       pos = i + length;
     }
-    if (pos < end) this.#tail = buf.subarray(pos);
+    if (pos < end) this.#tail = Buffer.from(buf.subarray(pos));
   }
 }

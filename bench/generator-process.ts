@@ -2,6 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pinned } from './brokers.ts';
 import type { Command, GeneratorEvent, Phase, Progress, RunCommand, SetupCommand } from './protocol.ts';
 
 const GENERATOR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'load-generator.ts');
@@ -20,10 +21,14 @@ export class GeneratorProcess {
   readonly #exited: Promise<void>;
   #hasExited = false;
 
-  constructor(setup: Pick<SetupCommand, 'publishers' | 'subscribers'>, cwd: string) {
+  /** `cpus`: CPU list to pin the process to (taskset -c), or null. */
+  constructor(setup: Pick<SetupCommand, 'publishers' | 'subscribers'>, cwd: string, cpus: string | null) {
     this.hostsPublishers = setup.publishers !== null;
     this.hostsSubscribers = setup.subscribers !== null;
-    this.#child = fork(GENERATOR, [], { cwd, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // With pinning, fork runs `taskset -c CPUS node --import tsx load-generator.ts`; taskset execs
+    // node in place, so the pid and the IPC channel are node's.
+    const [execPath, execArgv] = pinned(cpus, process.execPath, ['--import', 'tsx']);
+    this.#child = fork(GENERATOR, [], { cwd, execPath, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.#child.on('message', (event: GeneratorEvent) => this.#onEvent(event));
     this.#exited = new Promise((resolve) => {
       this.#child.once('exit', (code, signal) => {

@@ -77,6 +77,12 @@ interface Qos1Sender {
   window: number;
 }
 
+/**
+ * One read buffer for every socket of the process (net `onread`): each chunk is walked to the end
+ * before the next read, so no allocation and no stream machinery per read.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 class ClientConnection implements FrameSink {
   readonly socket: net.Socket;
   readonly name: string;
@@ -88,11 +94,15 @@ class ClientConnection implements FrameSink {
   qos0: Qos0Sender | null = null;
   qos1: Qos1Sender | null = null;
 
-  constructor(socket: net.Socket, name: string) {
-    this.socket = socket;
+  constructor(host: string, port: number, name: string) {
     this.name = name;
+    const socket = net.connect({
+      host,
+      port,
+      onread: { buffer: READ_BUFFER, callback: (bytes) => { this.#onData(READ_BUFFER.subarray(0, bytes)); return true; } },
+    });
+    this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('drain', () => schedulePump());
     socket.on('error', () => {
       // 'close' follows and reports; without this listener an ECONNRESET would kill the process.
@@ -270,14 +280,13 @@ function pump(): void {
 // --- Setup, phases, teardown. ---
 
 async function openConnection(setup: SetupCommand, name: string): Promise<ClientConnection> {
-  const socket = net.connect({ host: setup.host, port: setup.port });
+  const connection = new ClientConnection(setup.host, setup.port, name);
   await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
+    connection.socket.once('connect', resolve);
+    connection.socket.once('error', reject);
   });
-  const connection = new ClientConnection(socket, name);
   const connack = connection.expect(PacketType.connack, 10_000);
-  socket.write(encodeConnect(name, setup.credentials));
+  connection.socket.write(encodeConnect(name, setup.credentials));
   const returnCode = await connack;
   if (returnCode !== 0) throw new Error(`${name}: CONNACK return code ${returnCode}`);
   return connection;

@@ -28,6 +28,10 @@ export interface BrokerLimits {
   serverKeepAlive: number;
   /** Upper bound on session expiry, seconds (also applied to v3 clean=false sessions). */
   maxSessionExpiry: number;
+  /** Takeovers of one client id allowed per minute before it is refused (takeover storm). */
+  takeoverLimit: number;
+  /** How long a storming client id is refused, ms. */
+  takeoverBackoffMs: number;
 }
 
 export const DEFAULT_LIMITS: BrokerLimits = {
@@ -43,6 +47,8 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   topicAliasMaximum: 65_535,
   serverKeepAlive: 0,
   maxSessionExpiry: 0xffffffff,
+  takeoverLimit: 10,
+  takeoverBackoffMs: 60_000,
 };
 
 export interface BrokerOptions {

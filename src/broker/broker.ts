@@ -7,7 +7,7 @@ import type { Will } from './channel/will.ts';
 import type { ClientInfo } from './client-info.ts';
 import type { BrokerEvents, BrokerHooks, DisconnectCause } from './hooks.ts';
 import type { Message } from './message.ts';
-import { isFailure } from './reason-codes.ts';
+import { ReasonCode, isFailure } from './reason-codes.ts';
 import { MemoryRetainedStore } from './retained/memory-retained-store.ts';
 import { RetainedIndex } from './retained/retained-index.ts';
 import type { RetainedStore } from './retained/retained-store.ts';
@@ -18,6 +18,7 @@ import { MemorySessionStore } from './session/memory-session-store.ts';
 import { Session, sessionKey, type EncodingCache, type SessionObserver, type Subscription } from './session/session.ts';
 import type { SessionStore, SubscriptionOptions } from './session/session-store.ts';
 import { KeyedTimers } from './timers/keyed-timers.ts';
+import { TakeoverGuard } from './timers/takeover-guard.ts';
 import { listenTcp, listenTls, type TcpListenOptions, type TlsListenOptions } from './transport/tcp.ts';
 import type { Listener, Transport } from './transport/transport.ts';
 import { attachWebSocket, listenWs } from './transport/ws.ts';
@@ -52,6 +53,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
   readonly #listeners: Listener[] = [];
   readonly #wills: KeyedTimers<Will>;
   readonly #expiries: KeyedTimers<Session>;
+  readonly #takeovers: TakeoverGuard;
   // Reused per dispatch so routing a publish allocates nothing but the encodings it needs.
   readonly #matches: Subscription[] = [];
   readonly #groups: SharedGroup<Subscription>[] = [];
@@ -66,6 +68,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
     this.hooks = options.hooks ?? {};
     this.#sessionStore = options.sessionStore ?? new MemorySessionStore();
     this.#retainedStore = options.retainedStore ?? new MemoryRetainedStore();
+    this.#takeovers = new TakeoverGuard(this.limits.takeoverLimit, this.limits.takeoverBackoffMs);
     this.#wills = new KeyedTimers((_key, will) => this.publishWill(will));
     this.#expiries = new KeyedTimers((_key, session) => {
       if (session.link === null && this.#sessions.get(session.key) === session) this.endSession(session);
@@ -145,11 +148,21 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
    * Takes over any live connection of the same client id in the namespace (MQTT 5 §3.1.4: the old
    * one gets DISCONNECT 0x8E), then resumes or replaces its session.
    */
-  openSession(channel: Channel, namespace: string, clientId: string, cleanStart: boolean, expiryInterval: number): { session: Session; sessionPresent: boolean } {
+  openSession(channel: Channel, namespace: string, clientId: string, cleanStart: boolean, expiryInterval: number): { session: Session; sessionPresent: boolean } | { refused: number; reasonString: string } {
     const key = sessionKey(namespace, clientId);
+    const now = Date.now();
+    const blockedUntil = this.#takeovers.blockedUntil(key, now);
+    if (blockedUntil > 0) {
+      return { refused: ReasonCode.ConnectionRateExceeded, reasonString: `client id "${clientId}" is taken over in a loop; refused for ${Math.ceil((blockedUntil - now) / 1000)} s` };
+    }
     const previous = this.#sessions.get(key);
     if (previous?.link instanceof Channel && previous.link !== channel) {
-      previous.link.kick(0x8e, 'takeover', `client id taken over by ${channel.remoteAddress}`);
+      const old = previous.link;
+      const verdict = this.#takeovers.record(key, now);
+      if (verdict.startedBlock) {
+        this.emit('client.takeover-storm', { namespace, clientId, addresses: [old.remoteAddress, channel.remoteAddress], blockedUntil: verdict.blockedUntil });
+      }
+      old.kick(ReasonCode.SessionTakenOver, 'takeover', `client id taken over by ${channel.remoteAddress}`);
     }
     const existing = this.#sessions.get(key);
     if (existing !== undefined && !cleanStart) {
@@ -426,7 +439,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
     this.#closing = true;
     const stopping = this.#listeners.map((l) => l.close());
     const channels = [...this.#channels];
-    for (const channel of channels) channel.kick(0x8b, 'server-shutdown', 'server shutting down');
+    for (const channel of channels) channel.kick(ReasonCode.ServerShuttingDown, 'server-shutdown', 'server shutting down');
     // Let the DISCONNECTs leave before the sockets go.
     await new Promise((resolve) => setImmediate(resolve));
     for (const channel of channels) channel.transport.destroy();

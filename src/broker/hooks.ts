@@ -61,6 +61,8 @@ export interface BrokerEvents {
   'client.error': [client: ClientInfo | null, detail: { remoteAddress: string; reasonCode: number; message: string }];
   'message.publish': [client: ClientInfo | null, message: Message];
   'message.delivered': [client: ClientInfo, message: Message, qos: number];
+  /** A client id is being taken over in a loop and is refused until `blockedUntil` (SPEC §2). */
+  'client.takeover-storm': [detail: { namespace: string; clientId: string; addresses: [previous: string, next: string]; blockedUntil: number }];
   /** A message not delivered to a subscriber (queue full, expired, too large for the client, ...). */
   'message.dropped': [client: ClientInfo | { clientId: string; namespace: string }, message: Message, reason: string];
 }

@@ -124,10 +124,15 @@ function accept(
     transport: channel.transport.kind,
     data: outcome.data,
   };
+  const opened = broker.openSession(channel, namespace, request.clientId, request.cleanStart, expiry);
+  if ('refused' in opened) {
+    broker.emit('client.connack', request, { reasonCode: opened.refused, sessionPresent: false, reasonString: opened.reasonString });
+    refuse(channel, opened.refused, opened.reasonString);
+    return;
+  }
+  const { session, sessionPresent } = opened;
   channel.client = client;
   channel.will = will === null ? null : { ...will, client, message: { ...will.message, origin: '' } };
-
-  const { session, sessionPresent } = broker.openSession(channel, namespace, request.clientId, request.cleanStart, expiry);
   channel.session = session;
   channel.state = ChannelState.Connected;
 
@@ -155,7 +160,8 @@ function accept(
           ...(expiry !== requestedExpiry ? { sessionExpiryInterval: expiry } : {}),
         },
       }
-    : { cmd: 'connack', sessionPresent, returnCode: ConnackV3.Accepted };
+    // MQTT 3.1 has no session-present flag: that CONNACK byte is reserved and must stay 0.
+    : { cmd: 'connack', sessionPresent: sessionPresent && channel.protocolVersion === 4, returnCode: ConnackV3.Accepted };
   channel.writePacket(connack);
 
   broker.emit('client.connack', request, { reasonCode: ReasonCode.Success, sessionPresent });

@@ -45,12 +45,6 @@ export function handleSubscribe(channel: Channel, packet: ISubscribePacket): voi
       retainHandling: v5 ? ((sub.rh ?? 0) as 0 | 1 | 2) : 0,
       subscriptionId: subscriptionId ?? 0,
     };
-    const session = channel.session!;
-    if (!session.subscriptions.has(sub.topic) && session.subscriptions.size >= broker.limits.maxSubscriptions) {
-      results.push(v5 ? ReasonCode.QuotaExceeded : SubackFailureV3);
-      requests.push(null);
-      continue;
-    }
     requests.push({ filter: sub.topic, parsed, options });
     if (authorize === undefined) {
       results.push(qos);
@@ -92,6 +86,14 @@ function complete(channel: Channel, messageId: number, requests: Array<Request |
     if (isFailure(code)) {
       if (!v5) code = SubackFailureV3;
       granted.push(code);
+      fresh.push(false);
+      continue;
+    }
+    // The cap is checked here, where subscriptions are added, so it holds within one packet and
+    // across SUBSCRIBEs whose authorization ran concurrently.
+    const session = channel.session;
+    if (!session.subscriptions.has(request.filter) && session.subscriptions.size >= broker.limits.maxSubscriptions) {
+      granted.push(v5 ? ReasonCode.QuotaExceeded : SubackFailureV3);
       fresh.push(false);
       continue;
     }

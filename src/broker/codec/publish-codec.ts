@@ -1,4 +1,5 @@
-import { malformed, protocolError } from '../errors.ts';
+import { ProtocolViolation, malformed, protocolError } from '../errors.ts';
+import { ReasonCode } from '../reason-codes.ts';
 import type { MessageProperties, UserProperty } from '../message.ts';
 
 /**
@@ -70,6 +71,7 @@ export function decodePublish(frame: Buffer, bodyOffset: number, protocolVersion
         }
         switch (id) {
           case Prop.PayloadFormatIndicator: {
+            if (pos + 1 > propsEnd) throw malformed('truncated payload format indicator');
             const v = frame[pos++];
             if (v !== 0 && v !== 1) throw protocolError('payload format indicator must be 0 or 1');
             properties.payloadFormatIndicator = v;
@@ -104,6 +106,8 @@ export function decodePublish(frame: Buffer, bodyOffset: number, protocolVersion
           case Prop.TopicAlias:
             if (pos + 2 > propsEnd) throw malformed('truncated topic alias');
             topicAlias = frame.readUInt16BE(pos);
+            // MQTT 5 §3.3.2.3.4: alias 0 is not permitted (0 below also means "no alias").
+            if (topicAlias === 0) throw new ProtocolViolation(ReasonCode.TopicAliasInvalid, 'topic alias 0 is not permitted');
             pos += 2;
             break;
           case Prop.UserProperty: {

@@ -68,6 +68,8 @@ export class Session {
   readonly #maxQueued: number;
   #nextPacketId = 1;
   #seq = 0;
+  /** Whether the store holds anything of this session (so ending it must delete). */
+  #written = false;
 
   constructor(namespace: string, clientId: string, expiryInterval: number, store: SessionStore, observer: SessionObserver, maxQueued: number) {
     this.namespace = namespace;
@@ -86,6 +88,7 @@ export class Session {
   /** Writes the session row (expiry, disconnect time) when the session is persistent. */
   save(): void {
     if (!this.persistent) return;
+    this.#written = true;
     this.#store.saveSession({ key: this.key, namespace: this.namespace, clientId: this.clientId, expiryInterval: this.expiryInterval, disconnectedAt: this.disconnectedAt });
   }
 
@@ -200,6 +203,7 @@ export class Session {
 
   /** Restores state loaded from the store (start-up). */
   restore(stored: StoredSession): void {
+    this.#written = true;
     this.disconnectedAt = stored.disconnectedAt;
     for (const entry of stored.outbound) {
       const restored: Outbound = { ...entry, subscriptionIds: entry.subscriptionIds.length > 0 ? entry.subscriptionIds : null, stored: true };
@@ -227,7 +231,7 @@ export class Session {
     this.queue.clear();
     this.inboundQos2.clear();
     this.subscriptions.clear();
-    this.#store.deleteSession(this.key);
+    if (this.#written) this.#store.deleteSession(this.key);
   }
 
   /** Messages owed to the client (in flight + queued). */
