@@ -104,7 +104,11 @@ export async function runCell(name: BrokerName, scenario: Scenario, options: Cel
     const cpuAfter = sampleCpu(broker, generators);
     return finish(result, outcome, broker, generators, { before: cpuBefore, after: cpuAfter }, options);
   } finally {
+    const deliveredAtVerdict = result.delivered;
     await Promise.all(generators.map((g) => g.stop()));
+    // The generators report a last count as they stop: deliveries that came after the stall verdict.
+    const late = sumOf(generators, 'delivered') - deliveredAtVerdict;
+    if (result.status === 'lost' && late > 0) result.note = joinNote(result.note, `${late} of the missing arrived later than the ${options.stallMs / 1000} s stall limit`);
     if (broker.alive) {
       await sleep(500);
       if (!broker.alive && (result.status === 'ok' || result.status === 'lost')) result.crashedAfterRun = true;
@@ -191,7 +195,9 @@ async function runPhase(
       lastChange = Date.now();
     }
     const published = generators.every((g) => g.progress !== null && (!g.hostsPublishers || g.progress.lastSendNs > 0));
-    if (published && Date.now() - lastChange > options.stallMs) return 'stalled';
+    // Stalled only if every generator is still reporting (every 200 ms) and none counts anything new.
+    const reporting = generators.every((g) => Date.now() - g.progressAt < 1_000);
+    if (published && reporting && Date.now() - lastChange > options.stallMs) return 'stalled';
     if (Date.now() > deadline) return 'timeout';
   }
 }

@@ -14,6 +14,8 @@ export class GeneratorProcess {
   readonly hostsSubscribers: boolean;
   /** Latest progress of the current phase; null right after a phase starts. */
   progress: Progress | null = null;
+  /** Date.now() of the last progress report: a starved generator must not look like a stalled broker. */
+  progressAt = 0;
   /** Why the generator gave up (a broker closed a connection, a refused CONNACK, ...). */
   failure: string | null = null;
   #phase: Phase | null = null;
@@ -86,7 +88,10 @@ export class GeneratorProcess {
         this.failure ??= event.message;
         break;
       case 'progress':
-        if (event.phase === this.#phase) this.progress = event;
+        if (event.phase === this.#phase) {
+          this.progress = event;
+          this.progressAt = Date.now();
+        }
         break;
       case 'closed':
         break;

@@ -381,6 +381,7 @@ function reportProgress(): void {
 }
 
 async function stop(): Promise<void> {
+  reportProgress();
   stopping = true;
   stats.active = false;
   const disconnect = encodeDisconnect();

@@ -54,6 +54,8 @@ export interface Settings {
   topicAliasMaximum: number;
   serverKeepAlive: number;
   maxSessionExpiry: number;
+  takeoverLimit: number;
+  takeoverBackoff: number;
 }
 export type SettingKey = keyof Settings;
 
@@ -254,6 +256,20 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     default: DEFAULT_LIMITS.maxSessionExpiry,
     parse: integer('seconds', 0, 0xffff_ffff),
   },
+  takeoverLimit: {
+    group: 'Limits',
+    arg: '<count>',
+    description: 'takeovers of one client id allowed per minute; beyond that the id is refused for --takeover-backoff (two devices sharing an id)',
+    default: DEFAULT_LIMITS.takeoverLimit,
+    parse: integer('takeovers', 1, 1_000_000),
+  },
+  takeoverBackoff: {
+    group: 'Limits',
+    arg: '<ms>',
+    description: 'how long a client id caught in a takeover loop is refused, in milliseconds',
+    default: DEFAULT_LIMITS.takeoverBackoffMs,
+    parse: integer('milliseconds', 0, 86_400_000),
+  },
 };
 
 export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[];
@@ -380,6 +396,8 @@ function toConfig(s: Settings): Config {
       topicAliasMaximum: s.topicAliasMaximum,
       serverKeepAlive: s.serverKeepAlive,
       maxSessionExpiry: s.maxSessionExpiry,
+      takeoverLimit: s.takeoverLimit,
+      takeoverBackoffMs: s.takeoverBackoff,
     },
   };
 }

@@ -8,6 +8,7 @@
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { Broker } from './broker/broker.ts';
 import type { ClientInfo } from './broker/client-info.ts';
@@ -50,10 +51,7 @@ export class StartupError extends Error {
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
-  const tls =
-    config.tlsCert !== undefined && config.tlsKey !== undefined
-      ? { cert: await readSetting(config.tlsCert, 'tlsCert'), key: await readSetting(config.tlsKey, 'tlsKey') }
-      : undefined;
+  const tls = config.tlsCert !== undefined && config.tlsKey !== undefined ? await loadTls(config.tlsCert, config.tlsKey) : undefined;
 
   const databasePath = path.resolve(config.dataDir, DATABASE_FILE);
   let db: Database;
@@ -138,6 +136,21 @@ async function listen(
   }
 }
 
+/** Reads the certificate and key and checks that they are PEM and belong together, before anything is opened. */
+async function loadTls(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
+  const cert = await readSetting(certFile, 'tlsCert');
+  const key = await readSetting(keyFile, 'tlsKey');
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    throw new ConfigError(
+      `${flagName('tlsCert')} ${JSON.stringify(certFile)}, ${flagName('tlsKey')} ${JSON.stringify(keyFile)}: not a usable PEM certificate and matching private key: ${messageOf(error)}`,
+      'tlsCert',
+    );
+  }
+  return { cert, key };
+}
+
 async function readSetting(file: string, setting: SettingKey): Promise<Buffer> {
   try {
     return await readFile(file);
@@ -173,6 +186,14 @@ function logBrokerEvents(broker: Broker, log: Logger): void {
       log.info(
         { ...(client === null ? { address: detail.remoteAddress } : who(client)), reasonCode: detail.reasonCode, error: detail.message },
         'client error, connection closed',
+      );
+    });
+  }
+  if (log.isLevelEnabled('warn')) {
+    broker.on('client.takeover-storm', (detail) => {
+      log.warn(
+        { clientId: detail.clientId, namespace: detail.namespace || undefined, addresses: detail.addresses, blockedUntil: new Date(detail.blockedUntil).toISOString() },
+        'client id taken over in a loop by two connections; refused for a while',
       );
     });
   }

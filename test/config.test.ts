@@ -98,6 +98,8 @@ test('every limit flag reaches its engine limit', () => {
       '--topic-alias-maximum', '12',
       '--server-keep-alive', '13',
       '--max-session-expiry', '14',
+      '--takeover-limit', '15',
+      '--takeover-backoff', '16',
     ],
     {},
   );
@@ -114,6 +116,8 @@ test('every limit flag reaches its engine limit', () => {
     topicAliasMaximum: 12,
     serverKeepAlive: 13,
     maxSessionExpiry: 14,
+    takeoverLimit: 15,
+    takeoverBackoffMs: 16,
   });
 });
 
@@ -168,6 +172,8 @@ const BAD: Record<SettingKey, { text: string; json: unknown }> = {
   topicAliasMaximum: { text: '65536', json: -1 },
   serverKeepAlive: { text: '1e3', json: 65_536 },
   maxSessionExpiry: { text: '4294967296', json: 2 ** 32 },
+  takeoverLimit: { text: '0', json: 'ten' },
+  takeoverBackoff: { text: '1m', json: -1 },
 };
 
 for (const key of SETTING_KEYS) {

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
-import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { connect as mqttConnect, connectAsync, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { loadConfig } from '../src/config.ts';
 import { createLogger, REDACTED } from '../src/log.ts';
 import { startServer, type RunningServer } from '../src/server.ts';
@@ -30,11 +29,28 @@ function connect(url: string, options: IClientOptions = {}): Promise<MqttClient>
   return connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5_000, ...options });
 }
 
+function nextMessage(client: MqttClient): Promise<[topic: string, payload: Buffer, packet: IPublishPacket]> {
+  return new Promise((resolve) => client.once('message', (topic, payload, packet) => resolve([topic, payload, packet])));
+}
+
+/** Fails with `what` instead of hanging until the test's own timeout. */
+async function within<T>(promise: Promise<T>, what: string, ms = 5_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function roundTrip(subscriber: MqttClient, publisher: MqttClient, topic: string, payload: string): Promise<void> {
   await subscriber.subscribeAsync(topic, { qos: 1 });
-  const received = once(subscriber, 'message') as Promise<[string, Buffer]>;
+  const received = nextMessage(subscriber);
   await publisher.publishAsync(topic, payload, { qos: 1 });
-  const [gotTopic, gotPayload] = await received;
+  const [gotTopic, gotPayload] = await within(received, `message on ${topic}`);
   assert.equal(gotTopic, topic);
   assert.equal(gotPayload.toString(), payload);
 }
@@ -81,26 +97,21 @@ test('startServer: retained messages and a persistent session survive a restart 
 
     server = await startServer(testConfig(dir));
     const fresh = await connect(`mqtt://127.0.0.1:${server.ports.mqtt}`, { clientId: 'fresh' });
-    const retained = once(fresh, 'message') as Promise<[string, Buffer, { retain: boolean }]>;
+    const retained = nextMessage(fresh);
     await fresh.subscribeAsync('restart/retained', { qos: 1 });
-    const [retainedTopic, retainedPayload, retainedPacket] = await retained;
+    const [retainedTopic, retainedPayload, retainedPacket] = await within(retained, 'retained message after restart');
     assert.equal(retainedTopic, 'restart/retained');
     assert.equal(retainedPayload.toString(), 'kept');
     assert.equal(retainedPacket.retain, true);
     await fresh.endAsync();
 
-    const queued = new Promise<[string, Buffer]>((resolve) => {
-      // Registered before CONNECT: the queued message may arrive right after the CONNACK.
-      void connect(`mqtt://127.0.0.1:${server.ports.mqtt}`, { clientId: 'durable', clean: false, protocolVersion: 4 }).then((client) => {
-        client.once('message', (topic, payload) => {
-          resolve([topic, payload]);
-          void client.endAsync();
-        });
-      });
-    });
-    const [queuedTopic, queuedPayload] = await queued;
+    // Listen before CONNECT completes: the queued message may arrive right behind the CONNACK.
+    const durableAgain = mqttConnect(`mqtt://127.0.0.1:${server.ports.mqtt}`, { clientId: 'durable', clean: false, protocolVersion: 4, reconnectPeriod: 0 });
+    const queued = nextMessage(durableAgain);
+    const [queuedTopic, queuedPayload] = await within(queued, 'queued message after restart');
     assert.equal(queuedTopic, 'restart/queued');
     assert.equal(queuedPayload.toString(), 'waiting');
+    await durableAgain.endAsync();
   } finally {
     await server.stop();
   }
@@ -130,11 +141,19 @@ test('startServer: MQTT over TLS with a certificate made for the test', { timeou
   }
 });
 
-test('startServer: an unreadable certificate is a ConfigError naming --tls-cert; a taken port names its flag', { timeout: 30_000 }, async () => {
+test('startServer: an unreadable or unusable certificate is a ConfigError naming --tls-cert; a taken port names its flag', { timeout: 30_000 }, async () => {
   const missing = path.join(scratch, 'no-such-cert.pem');
   await assert.rejects(startServer(testConfig(dataDir(), ['--tls-cert', missing, '--tls-key', missing])), (error: Error) => {
     assert.equal(error.name, 'ConfigError');
     assert.match(error.message, /^--tls-cert: cannot read ".*no-such-cert\.pem"/);
+    return true;
+  });
+
+  const notPem = path.join(scratch, 'not-a-cert.pem');
+  writeFileSync(notPem, 'hello');
+  await assert.rejects(startServer(testConfig(dataDir(), ['--tls-cert', notPem, '--tls-key', notPem])), (error: Error) => {
+    assert.equal(error.name, 'ConfigError');
+    assert.match(error.message, /^--tls-cert ".*not-a-cert\.pem", --tls-key ".*not-a-cert\.pem": not a usable PEM certificate/);
     return true;
   });
 
@@ -176,7 +195,7 @@ interface Spawned {
   stdout: string[];
   stderr: string[];
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves with the first stdout line's match, rejects on exit or after 20 s. */
+  /** Resolves with the first stdout line (so far or to come) matching, rejects on exit or after 20 s. */
   waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
 }
 
@@ -203,6 +222,10 @@ function spawnNode(args: string[]): Spawned {
     exit,
     waitFor: (pattern) =>
       new Promise((resolve, reject) => {
+        for (const line of stdout) {
+          const match = line.match(pattern);
+          if (match) return resolve(match);
+        }
         const timer = setTimeout(() => reject(new Error(`no ${pattern} within 20 s; stdout:\n${stdout.join('\n')}\nstderr:\n${stderr.join('\n')}`)), 20_000);
         waiters.push({ pattern, resolve: (match) => (clearTimeout(timer), resolve(match)) });
         void exit.then(() => reject(new Error(`exited before ${pattern}; stdout:\n${stdout.join('\n')}\nstderr:\n${stderr.join('\n')}`)));

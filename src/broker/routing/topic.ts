@@ -62,3 +62,60 @@ export function parseSubscriptionFilter(raw: string, limits: TopicLimits): Parse
   const problem = checkTopicFilter(filter, limits);
   return problem ?? { group, filter };
 }
+
+/**
+ * Whether `topic` matches `filter` (MQTT 5 §4.7), `$` rule included. For one-off checks (ACLs,
+ * action triggers); routing uses the trie.
+ */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  if (t[0]!.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i]!;
+    if (level === '#') return true;
+    if (i >= t.length) return false;
+    if (level !== '+' && level !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+/** Whether every topic `inner` matches is also matched by `outer` (e.g. `a/#` covers `a/+/b`). */
+export function filterCovers(outer: string, inner: string): boolean {
+  const o = outer.split('/');
+  const n = inner.split('/');
+  for (let i = 0; i < o.length; i++) {
+    const level = o[i]!;
+    if (level === '#') return !(i === 0 && n[0]!.startsWith('$'));
+    if (i >= n.length) return false;
+    const other = n[i]!;
+    if (other === '#') return false;
+    if (level === '+') {
+      if (i === 0 && other.startsWith('$')) return false;
+      continue;
+    }
+    if (other === '+' || level !== other) return false;
+  }
+  return o.length === n.length;
+}
+
+/** Whether some topic is matched by both filters. */
+export function filtersOverlap(a: string, b: string): boolean {
+  const x = a.split('/');
+  const y = b.split('/');
+  const dollar = (x[0]!.startsWith('$') && !x[0]!.startsWith('$share')) || y[0]!.startsWith('$');
+  for (let i = 0; ; i++) {
+    const p = x[i];
+    const q = y[i];
+    if (p === '#' || q === '#') {
+      if (i === 0 && dollar) return x[0] === y[0];
+      return true;
+    }
+    if (p === undefined || q === undefined) return p === q;
+    if (p === '+' || q === '+') {
+      if (i === 0 && (p.startsWith('$') || q.startsWith('$'))) return false;
+      continue;
+    }
+    if (p !== q) return false;
+  }
+}

@@ -60,6 +60,10 @@ function terminate(ws: WebSocket): void {
   ws.terminate();
 }
 
+function pathOf(request: http.IncomingMessage): string {
+  return (request.url ?? '/').split('?', 1)[0]!;
+}
+
 function chooseProtocol(protocols: Set<string>): string | false {
   if (protocols.has('mqtt')) return 'mqtt';
   if (protocols.has('mqttv3.1')) return 'mqttv3.1';
@@ -74,9 +78,7 @@ export function attachWebSocket(server: http.Server | https.Server, acceptor: Co
   const kind = server instanceof https.Server ? 'wss' : 'ws';
   const wss = new WebSocketServer({ noServer: true, handleProtocols: chooseProtocol, maxPayload: 64 * 1024 * 1024 });
   server.on('upgrade', (request: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = request.url ?? '/';
-    const pathname = url.split('?', 1)[0];
-    if (pathname !== path) return;
+    if (pathOf(request) !== path) return;
     wss.handleUpgrade(request, socket, head, (ws) => {
       const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? 0}`;
       const transport = new WebSocketTransport(ws, kind, address);
@@ -103,6 +105,11 @@ export function listenWs(acceptor: ConnectionAcceptor, options: TcpListenOptions
     res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt with sub-protocol "mqtt"\n');
   });
   const wss = attachWebSocket(server, acceptor);
+  // This server has no other upgrade handler: refuse other paths rather than leave them hanging.
+  server.on('upgrade', (request: http.IncomingMessage, socket: Duplex) => {
+    if (pathOf(request) === '/mqtt') return;
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
   return listen(server, options).then((listener) => ({
     port: listener.port,
     close: async () => {
