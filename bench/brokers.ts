@@ -47,7 +47,7 @@ const TASKSET_BIN = '/usr/bin/taskset';
  * Beyond the port and data directory: bind to loopback only, a random WebSocket port (the default
  * 8083 could be taken) and no per-connection info logging on the hot path.
  */
-export const BUCKETMQ_DEFAULT_ARGS = ['--host', HOST, '--ws-port', '0', '--log-level', 'warn'];
+export const BUCKETMQ_DEFAULT_ARGS = ['--host', HOST, '--http-port', '0', '--allow-anonymous', 'true', '--log-level', 'warn'];
 
 export interface BrokerOptions {
   /** CPU list the broker is pinned to (taskset -c), or null for no pinning. */

@@ -21,6 +21,8 @@ export interface CellOptions {
   layout: GeneratorLayout;
   /** CPU list the generator processes are pinned to, or null. */
   generatorCpus: string | null;
+  /** See SetupCommand.subscriberNapMs; only the process hosting subscribers alone naps. */
+  subscriberNapMs: number;
   /** Whole cell (setup + warm-up + measurement), milliseconds. */
   timeoutMs: number;
   /** After publishing finished, this long without a new delivery means the rest was lost. */
@@ -145,6 +147,8 @@ function setupCommand(scenario: Scenario, options: CellOptions, broker: RunningB
   return {
     type: 'setup', host: HOST, port: broker.port, label: `bench${process.pid}g${index}`,
     credentials: options.credentials,
+    // A process that also publishes must not sleep: it would throttle its own publishing.
+    subscriberNapMs: generator.hostsPublishers ? 0 : options.subscriberNapMs,
     subscribers: generator.hostsSubscribers ? subscriberSpec(scenario) : null,
     publishers: generator.hostsPublishers ? publisherSpec(scenario, options) : null,
   };
@@ -174,13 +178,22 @@ async function runPhase(
   broker: RunningBroker, deadline: number, options: CellOptions,
 ): Promise<PhaseOutcome> {
   const expected = expectedDeliveries(scenario, perPublisher);
-  for (const generator of generators) {
-    generator.run({
-      type: 'run', phase,
-      messagesPerPublisher: generator.hostsPublishers ? perPublisher : 0,
-      expectedDeliveries: generator.hostsSubscribers ? expected : 0,
-    });
+  const start = (generator: GeneratorProcess): void => generator.run({
+    type: 'run', phase,
+    messagesPerPublisher: generator.hostsPublishers ? perPublisher : 0,
+    expectedDeliveries: generator.hostsSubscribers ? expected : 0,
+  });
+  // Subscriber-only processes reset their counters when the command arrives; publishers may start
+  // only after that, or early deliveries would be counted in (and wiped with) the previous phase.
+  const listeners = generators.filter((g) => !g.hostsPublishers);
+  listeners.forEach(start);
+  while (!listeners.every((g) => g.progress !== null)) {
+    await sleep(5);
+    if (!broker.alive) return 'crashed';
+    if (listeners.some((g) => g.failure !== null)) return 'failed';
+    if (Date.now() > deadline) return 'timeout';
   }
+  generators.filter((g) => g.hostsPublishers).forEach(start);
   let lastCount = -1;
   let lastChange = Date.now();
   for (;;) {

@@ -159,6 +159,10 @@ class ClientConnection implements FrameSink {
     if (this.#ackIds.length > 0) this.#writeAcks();
     if (stats.delivered !== deliveredBefore) {
       stats.lastDeliveryNs = now();
+      if (napMs > 0 && !napScheduled) {
+        napScheduled = true;
+        setImmediate(nap);
+      }
       if (!stats.deliveryDone && stats.delivered >= stats.expectedDeliveries && stats.active) {
         stats.deliveryDone = true;
         reportProgress();
@@ -241,6 +245,23 @@ function checkPublishDone(): void {
   reportProgress();
 }
 
+// --- Subscriber naps: batch deliveries instead of waking up for each one. ---
+
+let napMs = 0;
+let napScheduled = false;
+const napCell = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Runs once per event-loop turn in which deliveries arrived, after every ready socket was read:
+ * the process sleeps `napMs` so the next turn finds many packets waiting on each socket. A broker
+ * that writes one packet per syscall otherwise pays a reader wake-up per message — a cost set by how
+ * eager the generator is, not by the broker. Adds at most `napMs` to the last delivery's time.
+ */
+function nap(): void {
+  napScheduled = false;
+  Atomics.wait(napCell, 0, 0, napMs);
+}
+
 // --- QoS 0 pump: one chunk per connection per event-loop turn, paused by back-pressure. ---
 
 let pumpScheduled = false;
@@ -306,6 +327,7 @@ async function openMany(count: number, open: (index: number) => Promise<ClientCo
 }
 
 async function setup(command: SetupCommand): Promise<void> {
+  napMs = command.subscriberNapMs;
   const spec = command.subscribers;
   if (spec !== null) {
     const subscribe = encodeSubscribe(spec.filter, spec.qos, 1);

@@ -31,6 +31,8 @@ export interface SetupCommand {
   credentials: Credentials;
   subscribers: SubscriberSpec | null;
   publishers: PublisherSpec | null;
+  /** Milliseconds the process sleeps after each event-loop turn that received deliveries (0: never). */
+  subscriberNapMs: number;
 }
 
 export interface RunCommand {

@@ -27,6 +27,9 @@ const USAGE = `usage: npm run bench -- [options]
   --pin on|off         pin the broker to CPU 0 and the generator(s) to CPU 1 (taskset) [on]
   --repeat N           runs per cell; the fastest is reported [1]
   --retries N          extra runs of a cell that other programs disturbed [2]
+  --nap MS             the subscriber-only generator process sleeps MS after each event-loop
+                       turn with deliveries, so it reads batches instead of waking per packet
+                       (0 = read eagerly) [1]
   --timeout S          seconds per cell, setup and warm-up included [60]
   --stall S            seconds without a delivery, after publishing ended, that count as loss [3]
   --warmup N           warm-up deliveries per cell; -1 = 5% up to 20000 [-1]
@@ -48,6 +51,7 @@ const { values } = parseArgs({
     pin: { type: 'string', default: 'on' },
     timeout: { type: 'string', default: '60' },
     repeat: { type: 'string', default: '1' },
+    nap: { type: 'string', default: '1' },
     retries: { type: 'string', default: '2' },
     stall: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '-1' },
@@ -106,6 +110,7 @@ const scenarios = buildScenarios({
 const cellOptions: CellOptions = {
   broker: { cpus: pin ? '0' : null, bucketmqArgs: values['bucketmq-arg'], startTimeoutMs: integer('start-timeout', values['start-timeout'], 1) * 1000 },
   layout,
+  subscriberNapMs: Number(values.nap),
   generatorCpus: pin ? (os.cpus().length === 2 ? '1' : `1-${os.cpus().length - 1}`) : null,
   timeoutMs: integer('timeout', values.timeout, 1) * 1000,
   stallMs: integer('stall', values.stall, 1) * 1000,
@@ -174,6 +179,7 @@ function notAvailable(broker: BrokerName, scenario: Scenario): CellResult {
 
 function describeCell(cell: CellResult): string {
   const parts = [cell.status, cell.rate === null ? '' : `${formatRate(cell.rate)} msg/s`, `${formatCount(cell.delivered)}/${formatCount(cell.expected)}`];
+  if (cell.status !== 'n/a') parts.push(`(published ${formatCount(cell.published)}${cell.acked > 0 ? `, acked ${formatCount(cell.acked)}` : ''})`);
   if (cell.brokerCpu !== null) parts.push(`cpu broker ${cell.brokerCpu}% gen ${cell.generatorCpu.join('+')}% other ${cell.otherCpu ?? '-'}%`);
   if (cell.disturbed) parts.push('(disturbed by other programs)');
   if (cell.generatorBound) parts.push('(generator saturated)');
@@ -266,7 +272,7 @@ const report = {
     aedes: versionOf(() => (JSON.parse(readFileSync(path.join(PROJECT_DIR, 'node_modules', 'aedes', 'package.json'), 'utf8')) as { version: string }).version),
   },
   settings: {
-    layout, repeat, retries, pin: pin ? { broker: cellOptions.broker.cpus, generator: cellOptions.generatorCpus } : null, payloadBytes: cellOptions.payloadBytes, timeoutMs: cellOptions.timeoutMs, stallMs: cellOptions.stallMs,
+    layout, subscriberNapMs: cellOptions.subscriberNapMs, repeat, retries, pin: pin ? { broker: cellOptions.broker.cpus, generator: cellOptions.generatorCpus } : null, payloadBytes: cellOptions.payloadBytes, timeoutMs: cellOptions.timeoutMs, stallMs: cellOptions.stallMs,
     mosquittoConfig: MOSQUITTO_SETTINGS, bucketmqArgs: cellOptions.broker.bucketmqArgs,
   },
   rows: scenarios.map((scenario: Scenario) => ({

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Launcher for `npx bucketmq` and the installed `bucketmq` command: registers tsx so the TypeScript
-// sources run as they are (no build step), then hands the arguments to the server's main().
+// sources run as they are (no build step), then hands the arguments to the CLI (server by default).
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../src/server.ts');
-await main(process.argv.slice(2), process.env);
+const { runCli } = await import('../src/cli/main.ts');
+const code = await runCli(process.argv.slice(2), process.env);
+if (code !== 0) process.exitCode = code;

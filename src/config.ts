@@ -10,6 +10,8 @@ import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_LIMITS, type BrokerLimits } from './broker/broker-options.ts';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.ts';
+import type { AclRule } from './tenancy/acl.ts';
+import type { Plan } from './tenancy/model.ts';
 
 export interface Config {
   /** Interface every listener binds to. */
@@ -22,13 +24,22 @@ export interface Config {
   tlsCert: string | undefined;
   /** PEM private key file. */
   tlsKey: string | undefined;
-  /** MQTT over WebSocket, path /mqtt (its own port until the HTTP server exists). */
-  wsPort: number;
+  /** HTTP: admin and device API, console, and MQTT over WebSocket on /mqtt. */
+  httpPort: number;
   /** Directory holding bucketmq.db; created when missing. */
   dataDir: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
   limits: BrokerLimits;
+  /** Clients without credentials join this account (by name; created if missing); off when false. */
+  allowAnonymous: boolean;
+  anonymousAccount: string;
+  aclDefault: 'allow' | 'deny';
+  defaultPlan: string;
+  /** ACL rules, from the config file only (SPEC §2). */
+  acl: AclRule[];
+  /** Plans added to or replacing the defaults, from the config file only (SPEC §7). */
+  plans: Plan[];
 }
 
 /** Every setting under its own name, as a config file spells it. */
@@ -38,10 +49,14 @@ export interface Settings {
   mqttsPort: number;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
-  wsPort: number;
+  httpPort: number;
   dataDir: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  allowAnonymous: boolean;
+  anonymousAccount: string;
+  aclDefault: 'allow' | 'deny';
+  defaultPlan: string;
   maxPacketSize: number;
   connectTimeout: number;
   maxInflight: number;
@@ -81,7 +96,7 @@ export class PrintAndExit extends Error {
 
 export interface SettingSpec<K extends SettingKey> {
   /** Heading the flag is listed under in --help. */
-  readonly group: 'Listeners' | 'Storage' | 'Logging' | 'Limits';
+  readonly group: 'Listeners' | 'Storage' | 'Logging' | 'Access' | 'Limits';
   /** Placeholder in --help, e.g. `<port>`. */
   readonly arg: string;
   /** One line, with the unit. */
@@ -141,11 +156,11 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     isPath: true,
     parse: optionalText('a file path'),
   },
-  wsPort: {
+  httpPort: {
     group: 'Listeners',
     arg: '<port>',
-    description: 'MQTT over WebSocket port, path /mqtt; 0 = a random free port',
-    default: 8083,
+    description: 'HTTP port: admin and device API, console, and MQTT over WebSocket on /mqtt; 0 = a random free port',
+    default: 8080,
     parse: port,
   },
   dataDir: {
@@ -169,6 +184,34 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     description: 'log lines as text (for people) or json (one object per line, for log shippers)',
     default: 'text',
     parse: oneOf(LOG_FORMATS),
+  },
+  allowAnonymous: {
+    group: 'Access',
+    arg: '<bool>',
+    description: 'let clients that send no credentials in, into the --anonymous-account (plain-broker mode)',
+    default: false,
+    parse: boolean,
+  },
+  anonymousAccount: {
+    group: 'Access',
+    arg: '<name>',
+    description: 'account (by name) that anonymous clients join; created when missing',
+    default: 'anonymous',
+    parse: text('an account name'),
+  },
+  aclDefault: {
+    group: 'Access',
+    arg: '<policy>',
+    description: 'what happens when no ACL rule (config file "acl") applies: allow or deny',
+    default: 'allow',
+    parse: oneOf(['allow', 'deny'] as const),
+  },
+  defaultPlan: {
+    group: 'Access',
+    arg: '<plan>',
+    description: 'plan of new accounts (free, starter, scale, or one from the config file "plans")',
+    default: 'scale',
+    parse: text('a plan name'),
   },
   maxPacketSize: {
     group: 'Limits',
@@ -342,7 +385,10 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
   const settings = values as Settings; // every key was assigned above, from its own spec
 
   checkTogether(settings, sources);
-  return toConfig(settings);
+  return toConfig(settings, {
+    acl: parseAcl(file?.values.acl, file?.name),
+    plans: parsePlans(file?.values.plans, file?.name),
+  });
 }
 
 /** Settings that only make sense together. */
@@ -360,7 +406,7 @@ function checkTogether(settings: Settings, sources: Partial<Record<SettingKey, s
   if (!hasCert && sources.mqttsPort !== undefined) {
     throw new ConfigError(`${named('mqttsPort')}: the MQTT over TLS listener needs --tls-cert and --tls-key`, 'mqttsPort');
   }
-  const ports: SettingKey[] = hasCert ? ['mqttPort', 'mqttsPort', 'wsPort'] : ['mqttPort', 'wsPort'];
+  const ports: SettingKey[] = hasCert ? ['mqttPort', 'mqttsPort', 'httpPort'] : ['mqttPort', 'httpPort'];
   for (let i = 0; i < ports.length; i++) {
     for (let j = i + 1; j < ports.length; j++) {
       const a = ports[i]!;
@@ -372,17 +418,22 @@ function checkTogether(settings: Settings, sources: Partial<Record<SettingKey, s
   }
 }
 
-function toConfig(s: Settings): Config {
+function toConfig(s: Settings, fileOnly: { acl: AclRule[]; plans: Plan[] }): Config {
   return {
     host: s.host,
     mqttPort: s.mqttPort,
     mqttsPort: s.mqttsPort,
     tlsCert: s.tlsCert,
     tlsKey: s.tlsKey,
-    wsPort: s.wsPort,
+    httpPort: s.httpPort,
     dataDir: s.dataDir,
     logLevel: s.logLevel,
     logFormat: s.logFormat,
+    allowAnonymous: s.allowAnonymous,
+    anonymousAccount: s.anonymousAccount,
+    aclDefault: s.aclDefault,
+    defaultPlan: s.defaultPlan,
+    ...fileOnly,
     limits: {
       maximumPacketSize: s.maxPacketSize,
       connectTimeoutMs: s.connectTimeout,
@@ -478,8 +529,8 @@ function readConfigFile(file: string, source: string): Record<string, unknown> {
     throw new ConfigError(`${source}: ${JSON.stringify(file)} must hold a JSON object of settings`, 'config');
   }
   for (const key of Object.keys(parsed)) {
-    if (!(key in SETTINGS)) {
-      throw new ConfigError(`${file}: unknown setting ${JSON.stringify(key)} (known: ${SETTING_KEYS.join(', ')})`, 'config');
+    if (!(key in SETTINGS) && !FILE_ONLY_KEYS.includes(key)) {
+      throw new ConfigError(`${file}: unknown setting ${JSON.stringify(key)} (known: ${[...SETTING_KEYS, ...FILE_ONLY_KEYS].join(', ')})`, 'config');
     }
   }
   return parsed as Record<string, unknown>;
@@ -523,6 +574,55 @@ function text(what: string) {
 
 function optionalText(what: string): (raw: unknown) => string | undefined {
   return text(what);
+}
+
+function boolean(raw: unknown): boolean {
+  if (raw === true || raw === 'true' || raw === '1' || raw === 'yes') return true;
+  if (raw === false || raw === 'false' || raw === '0' || raw === 'no') return false;
+  throw new Invalid(`${show(raw)} is not true or false`);
+}
+
+/** Keys only a config file can set: structured values with no flag form. */
+const FILE_ONLY_KEYS = ['acl', 'plans'];
+
+function parseAcl(raw: unknown, file: string | undefined): AclRule[] {
+  if (raw === undefined) return [];
+  const where = (i: number, field: string): string => `${file}: acl[${i}].${field}`;
+  if (!Array.isArray(raw)) throw new ConfigError(`${file}: acl must be an array of rules`, 'config');
+  return raw.map((rule: unknown, i): AclRule => {
+    if (typeof rule !== 'object' || rule === null) throw new ConfigError(`${file}: acl[${i}] must be an object`, 'config');
+    const r = rule as Record<string, unknown>;
+    for (const key of Object.keys(r)) {
+      if (!['account', 'device', 'action', 'permission', 'topic'].includes(key)) throw new ConfigError(`${where(i, key)}: unknown field`, 'config');
+    }
+    if (!['publish', 'subscribe', 'all'].includes(r.action as string)) throw new ConfigError(`${where(i, 'action')}: ${show(r.action)} is not one of publish, subscribe, all`, 'config');
+    if (!['allow', 'deny'].includes(r.permission as string)) throw new ConfigError(`${where(i, 'permission')}: ${show(r.permission)} is not allow or deny`, 'config');
+    if (typeof r.topic !== 'string' || r.topic === '') throw new ConfigError(`${where(i, 'topic')}: must be a topic filter`, 'config');
+    for (const key of ['account', 'device'] as const) {
+      if (r[key] !== undefined && typeof r[key] !== 'string') throw new ConfigError(`${where(i, key)}: must be an id string`, 'config');
+    }
+    return {
+      action: r.action as AclRule['action'],
+      permission: r.permission as AclRule['permission'],
+      topic: r.topic,
+      ...(r.account !== undefined ? { account: r.account as string } : {}),
+      ...(r.device !== undefined ? { device: r.device as string } : {}),
+    };
+  });
+}
+
+function parsePlans(raw: unknown, file: string | undefined): Plan[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) throw new ConfigError(`${file}: plans must be an array of {name, limits}`, 'config');
+  return raw.map((plan: unknown, i): Plan => {
+    const p = plan as Record<string, unknown> | null;
+    if (typeof p?.name !== 'string' || p.name === '') throw new ConfigError(`${file}: plans[${i}].name must be a non-empty string`, 'config');
+    if (typeof p.limits !== 'object' || p.limits === null) throw new ConfigError(`${file}: plans[${i}].limits must be an object of numbers`, 'config');
+    for (const [key, value] of Object.entries(p.limits)) {
+      if (typeof value !== 'number' || !(value >= 0)) throw new ConfigError(`${file}: plans[${i}].limits.${key} must be a number >= 0`, 'config');
+    }
+    return { name: p.name, limits: p.limits as Record<string, number> };
+  });
 }
 
 function oneOf<T extends string>(choices: readonly T[]) {

@@ -17,6 +17,11 @@ import { SqliteSessionStore } from './broker/session/sqlite-session-store.ts';
 import { ConfigError, PrintAndExit, loadConfig, type Config, type SettingKey, flagName } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openDatabase, type Database } from './storage/sqlite-database.ts';
+import { attachMqttOverWebSocket, buildApiServer } from './api/app.ts';
+import { ensureFirstRun, firstRunBanner, type FirstRunCredentials } from './tenancy/first-run.ts';
+import { createMqttAccess } from './tenancy/mqtt-access.ts';
+import { Registry } from './tenancy/registry.ts';
+import { Revoker } from './tenancy/revocation.ts';
 
 /** The database file inside the data directory. */
 export const DATABASE_FILE = 'bucketmq.db';
@@ -28,13 +33,17 @@ export interface ServerPorts {
   mqtt: number;
   /** Present when TLS is configured. */
   mqtts?: number;
-  ws: number;
+  /** HTTP API; MQTT over WebSocket is on its /mqtt path. */
+  http: number;
 }
 
 export interface RunningServer {
   /** The ports actually bound (differ from the config when it asked for 0). */
   readonly ports: ServerPorts;
   readonly broker: Broker;
+  readonly registry: Registry;
+  /** Credentials created on an empty database (first run), else null. Printed by `main`, once. */
+  readonly firstRun: FirstRunCredentials | null;
   /** Stops accepting, disconnects clients, flushes the stores and closes the database. Idempotent. */
   stop(): Promise<void>;
 }
@@ -69,8 +78,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const retainedStore = new SqliteRetainedStore(db, { reportError });
     undo.push(() => sessionStore.close(), () => retainedStore.close());
 
-    const broker = new Broker({ limits: config.limits, sessionStore, retainedStore });
+    const registry = new Registry(db);
+    registry.installPlans(config.plans);
+    if (registry.plan(config.defaultPlan) === null) {
+      throw new ConfigError(`${flagName('defaultPlan')}: plan "${config.defaultPlan}" does not exist (known: ${registry.plans().map((p) => p.name).join(', ')})`, 'defaultPlan');
+    }
+    const firstRun = ensureFirstRun(registry, config.defaultPlan);
+    const anonymousAccountId = config.allowAnonymous
+      ? (registry.accountByName(config.anonymousAccount) ?? registry.createAccount({ name: config.anonymousAccount, plan: config.defaultPlan }).account).id
+      : null;
+    const hooks = createMqttAccess(registry, { anonymousAccountId, acl: config.acl, aclDefault: config.aclDefault });
+
+    const broker = new Broker({ limits: config.limits, sessionStore, retainedStore, hooks });
     logBrokerEvents(broker, log);
+    const revoker = new Revoker(broker, registry);
+    undo.push(() => revoker.stop());
     await broker.start();
     undo.push(() => broker.close());
 
@@ -84,10 +106,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       );
       log.info({ listener: 'mqtts', host, port: mqtts.port }, `mqtts listening on ${hostPort(host, mqtts.port)}`);
     }
-    const ws = await listen('ws', 'wsPort', host, config.wsPort, () => broker.listenWs({ host, port: config.wsPort }));
+    const api = buildApiServer({ registry, broker, logger: log });
+    attachMqttOverWebSocket(api, broker);
+    undo.push(() => api.close());
+    const http = await listen('http', 'httpPort', host, config.httpPort, async () => {
+      await api.listen({ host, port: config.httpPort });
+      const address = api.server.address();
+      return { port: typeof address === 'object' && address !== null ? address.port : config.httpPort };
+    });
     log.info(
-      { listener: 'ws', host, port: ws.port, path: '/mqtt' },
-      `ws listening on ${hostPort(host, ws.port)} (MQTT over WebSocket at ws://${hostPort(host, ws.port)}/mqtt)`,
+      { listener: 'http', host, port: http.port },
+      `http listening on ${hostPort(host, http.port)} (API, and MQTT over WebSocket at ws://${hostPort(host, http.port)}/mqtt)`,
     );
     log.info({ database: databasePath }, `bucketmq ready, data in ${databasePath}`);
 
@@ -95,7 +124,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const stop = async (): Promise<void> => {
       // The broker stops its listeners first, then disconnects clients (v5: 0x8B) and flushes the stores.
       try {
+        revoker.stop();
         await broker.close();
+        await api.close();
       } finally {
         await sessionStore.close();
         await retainedStore.close();
@@ -103,9 +134,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       }
       log.info('bucketmq stopped');
     };
+    const ports: ServerPorts = { mqtt: mqtt.port, http: http.port, ...(mqtts !== undefined ? { mqtts: mqtts.port } : {}) };
     return {
-      ports: mqtts === undefined ? { mqtt: mqtt.port, ws: ws.port } : { mqtt: mqtt.port, mqtts: mqtts.port, ws: ws.port },
+      ports,
       broker,
+      registry,
+      firstRun,
       stop: () => (stopping ??= stop()),
     };
   } catch (error) {
@@ -125,7 +159,7 @@ async function listen(
   setting: SettingKey,
   host: string,
   port: number,
-  open: () => Promise<{ port: number; close(): Promise<void> }>,
+  open: () => Promise<{ port: number }>,
 ): Promise<{ port: number }> {
   try {
     return await open();
@@ -272,6 +306,8 @@ export async function main(argv: readonly string[], env: Record<string, string |
     log.fatal({ err: error }, 'could not start');
     process.exit(1);
   }
+
+  if (server.firstRun !== null) process.stdout.write(firstRunBanner(server.firstRun, server.ports, config.host) + '\n');
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {

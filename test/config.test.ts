@@ -54,22 +54,28 @@ test('defaults', () => {
     mqttsPort: 8883,
     tlsCert: undefined,
     tlsKey: undefined,
-    wsPort: 8083,
+    httpPort: 8080,
     dataDir: './data',
     logLevel: 'info',
     logFormat: 'text',
     limits: DEFAULT_LIMITS,
+    allowAnonymous: false,
+    anonymousAccount: 'anonymous',
+    aclDefault: 'allow',
+    defaultPlan: 'scale',
+    acl: [],
+    plans: [],
   };
   assert.deepEqual(config, expected);
 });
 
 test('precedence: defaults < config file < environment < flags', () => {
-  const file = configFile({ mqttPort: 1001, wsPort: 1002, maxQueued: 1003, logLevel: 'debug' });
-  const env = { BUCKETMQ_WS_PORT: '2002', BUCKETMQ_MAX_QUEUED: '2003' };
+  const file = configFile({ mqttPort: 1001, httpPort: 1002, maxQueued: 1003, logLevel: 'debug' });
+  const env = { BUCKETMQ_HTTP_PORT: '2002', BUCKETMQ_MAX_QUEUED: '2003' };
   const config = loadConfig(['--config', file, '--max-queued', '3003'], env);
   assert.equal(config.mqttPort, 1001, 'file over default');
   assert.equal(config.logLevel, 'debug', 'file over default');
-  assert.equal(config.wsPort, 2002, 'env over file');
+  assert.equal(config.httpPort, 2002, 'env over file');
   assert.equal(config.limits.maxQueued, 3003, 'flag over env and file');
   assert.equal(config.host, '0.0.0.0', 'default when no source sets it');
   assert.equal(config.limits.maxInflight, DEFAULT_LIMITS.maxInflight);
@@ -122,10 +128,10 @@ test('every limit flag reaches its engine limit', () => {
 });
 
 test('the config file can come from BUCKETMQ_CONFIG; JSON numbers and strings both work', () => {
-  const file = configFile({ mqttPort: '1111', wsPort: 1112 });
+  const file = configFile({ mqttPort: '1111', httpPort: 1112 });
   const config = loadConfig([], { BUCKETMQ_CONFIG: file });
   assert.equal(config.mqttPort, 1111);
-  assert.equal(config.wsPort, 1112);
+  assert.equal(config.httpPort, 1112);
 });
 
 test('relative paths in a config file are resolved against its directory; null means unset', () => {
@@ -156,10 +162,14 @@ const BAD: Record<SettingKey, { text: string; json: unknown }> = {
   mqttsPort: { text: 'https', json: 1.5 },
   tlsCert: { text: ' ', json: true },
   tlsKey: { text: ' ', json: 7 },
-  wsPort: { text: '80.5', json: '8o83' },
+  httpPort: { text: '80.5', json: '8o80' },
   dataDir: { text: ' ', json: [] },
   logLevel: { text: 'loud', json: 'INFO' },
   logFormat: { text: 'yaml', json: 1 },
+  allowAnonymous: { text: 'maybe', json: 'on' },
+  anonymousAccount: { text: ' ', json: 3 },
+  aclDefault: { text: 'permit', json: false },
+  defaultPlan: { text: ' ', json: {} },
   maxPacketSize: { text: '256k', json: 268_435_461 },
   connectTimeout: { text: '10s', json: 0 },
   maxInflight: { text: '0', json: 65_536 },
@@ -218,11 +228,11 @@ test('an MQTTS port without a certificate is refused', () => {
 });
 
 test('two listeners on one port are refused; port 0 may repeat', () => {
-  const error = configError(() => loadConfig(['--ws-port', '1883'], {}));
-  assert.equal(error.message, '--ws-port: port 1883 is already taken by --mqtt-port');
-  const random = loadConfig(['--mqtt-port', '0', '--ws-port', '0'], {});
+  const error = configError(() => loadConfig(['--http-port', '1883'], {}));
+  assert.equal(error.message, '--http-port: port 1883 is already taken by --mqtt-port');
+  const random = loadConfig(['--mqtt-port', '0', '--http-port', '0'], {});
   assert.equal(random.mqttPort, 0);
-  assert.equal(random.wsPort, 0);
+  assert.equal(random.httpPort, 0);
 });
 
 test('unknown flags, missing values and stray arguments are refused', () => {
@@ -279,3 +289,20 @@ test('the README settings table lists every setting with its flag, environment v
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+test('the config file holds ACL rules and plans; a bad rule names its index and field', () => {
+  const file = configFile({
+    acl: [{ account: 'a1', action: 'publish', permission: 'deny', topic: 'secret/#' }, { action: 'all', permission: 'allow', topic: 'dev/%d/#' }],
+    plans: [{ name: 'custom', limits: { mqtt_publish: 10 } }],
+  });
+  const config = loadConfig(['--config', file], {});
+  assert.deepEqual(config.acl, [
+    { account: 'a1', action: 'publish', permission: 'deny', topic: 'secret/#' },
+    { action: 'all', permission: 'allow', topic: 'dev/%d/#' },
+  ]);
+  assert.deepEqual(config.plans, [{ name: 'custom', limits: { mqtt_publish: 10 } }]);
+  const bad = configFile({ acl: [{ action: 'publish', permission: 'maybe', topic: 'x' }] });
+  assert.match(configError(() => loadConfig(['--config', bad], {})).message, /acl\[0\]\.permission: "maybe" is not allow or deny/);
+  const badPlan = configFile({ plans: [{ name: 'p', limits: { mqtt_publish: -1 } }] });
+  assert.match(configError(() => loadConfig(['--config', badPlan], {})).message, /plans\[0\]\.limits\.mqtt_publish must be a number >= 0/);
+});

@@ -22,7 +22,7 @@ function dataDir(): string {
 
 /** Always 127.0.0.1 and port 0: never a fixed port, never `localhost` (which may resolve to ::1). */
 function testConfig(dir: string, extra: string[] = []) {
-  return loadConfig(['--host', '127.0.0.1', '--mqtt-port', '0', '--ws-port', '0', '--data-dir', dir, '--log-level', 'silent', ...extra], {});
+  return loadConfig(['--host', '127.0.0.1', '--mqtt-port', '0', '--http-port', '0', '--allow-anonymous', 'true', '--data-dir', dir, '--log-level', 'silent', ...extra], {});
 }
 
 function connect(url: string, options: IClientOptions = {}): Promise<MqttClient> {
@@ -60,14 +60,14 @@ test('startServer: publish/subscribe round trip over TCP and WebSocket, then sto
   let stopped = false;
   try {
     assert.ok(server.ports.mqtt > 0 && server.ports.mqtt !== 1883);
-    assert.ok(server.ports.ws > 0);
+    assert.ok(server.ports.http > 0);
     assert.equal(server.ports.mqtts, undefined);
 
     const subscriber = await connect(`mqtt://127.0.0.1:${server.ports.mqtt}`, { clientId: 'sub', protocolVersion: 5 });
     const publisher = await connect(`mqtt://127.0.0.1:${server.ports.mqtt}`, { clientId: 'pub', protocolVersion: 4 });
     await roundTrip(subscriber, publisher, 'bucketmq/test', 'hello over tcp');
 
-    const wsClient = await connect(`ws://127.0.0.1:${server.ports.ws}/mqtt`, { clientId: 'ws', protocolVersion: 5 });
+    const wsClient = await connect(`ws://127.0.0.1:${server.ports.http}/mqtt`, { clientId: 'ws', protocolVersion: 5 });
     await roundTrip(wsClient, publisher, 'bucketmq/ws', 'hello over websocket');
     await roundTrip(subscriber, wsClient, 'bucketmq/from-ws', 'hello from websocket');
 
@@ -181,7 +181,7 @@ test('the logger censors passwords and tokens and logs the listening addresses',
   await server.stop();
   const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
   assert.ok(messages.includes(`mqtt listening on 127.0.0.1:${server.ports.mqtt}`), messages.join('\n'));
-  assert.ok(messages.some((msg) => msg.startsWith(`ws listening on 127.0.0.1:${server.ports.ws} `)), messages.join('\n'));
+  assert.ok(messages.some((msg) => msg.startsWith(`http listening on 127.0.0.1:${server.ports.http} `)), messages.join('\n'));
   assert.ok(messages.includes('bucketmq stopped'));
 });
 
@@ -234,7 +234,7 @@ function spawnNode(args: string[]): Spawned {
 }
 
 test('the server process logs its port, serves, and exits 0 on SIGTERM', { timeout: 30_000 }, async () => {
-  const server = spawnNode(['--import', 'tsx', 'src/server.ts', '--host', '127.0.0.1', '--mqtt-port', '0', '--ws-port', '0', '--data-dir', dataDir()]);
+  const server = spawnNode(['--import', 'tsx', 'src/server.ts', '--host', '127.0.0.1', '--mqtt-port', '0', '--http-port', '0', '--allow-anonymous', 'true', '--data-dir', dataDir()]);
   try {
     const [, port] = await server.waitFor(/mqtt listening on 127\.0\.0\.1:(\d+)/);
     await server.waitFor(/bucketmq ready/);

@@ -413,7 +413,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
    */
   disconnectClients(select: (client: ClientInfo) => boolean, reasonCode: number, reasonString?: string): number {
     let n = 0;
-    for (const channel of [...this.#channels]) {
+    // Iterating a Set while kick() deletes from it is safe: deleted entries are simply skipped.
+    for (const channel of this.#channels) {
       if (channel.client === null || channel.state !== ChannelState.Connected || !select(channel.client)) continue;
       channel.kick(reasonCode, 'administrative', reasonString);
       n++;

@@ -54,4 +54,13 @@ export const REGISTRY_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX device_tokens_device ON device_tokens(device_id);
   `,
+  // A counter bumped by every change that can revoke a session, so a server notices changes made
+  // by another process (the CLI) with one cheap read.
+  `
+  CREATE TABLE registry_state (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  );
+  INSERT INTO registry_state (key, value) VALUES ('revocations', 0);
+  `,
 ];

@@ -120,19 +120,19 @@ export class Registry extends EventEmitter<RegistryEvents> {
       plans: db.prepare<[], { name: string; limits: string }>('SELECT name, limits FROM plans ORDER BY name'),
       insertAccount: db.prepare('INSERT INTO accounts (id, name, plan, created_at) VALUES (?, ?, ?, ?)'),
       account: db.prepare<[string], Account>('SELECT id, name, plan, created_at FROM accounts WHERE id = ?'),
-      accounts: db.prepare<[], Account>('SELECT id, name, plan, created_at FROM accounts ORDER BY created_at, id'),
+      accounts: db.prepare<[], Account>('SELECT id, name, plan, created_at FROM accounts ORDER BY created_at, rowid'),
       accountByName: db.prepare<[string], Account>('SELECT id, name, plan, created_at FROM accounts WHERE name = ? ORDER BY created_at LIMIT 1'),
       updateAccountPlan: db.prepare('UPDATE accounts SET plan = ? WHERE id = ?'),
       deleteAccount: db.prepare('DELETE FROM accounts WHERE id = ?'),
       insertAccountToken: db.prepare('INSERT INTO account_tokens (id, account_id, name, permission, digest, expire_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       accountTokenByDigest: db.prepare<[Buffer], TokenRow & { account_id: string }>('SELECT * FROM account_tokens WHERE digest = ?'),
-      accountTokens: db.prepare<[string], TokenRow>('SELECT * FROM account_tokens WHERE account_id = ? ORDER BY created_at, id'),
+      accountTokens: db.prepare<[string], TokenRow>('SELECT * FROM account_tokens WHERE account_id = ? ORDER BY created_at, rowid'),
       deleteAccountToken: db.prepare('DELETE FROM account_tokens WHERE id = ? AND account_id = ?'),
       insertDevice: db.prepare(`INSERT INTO devices (id, account_id, name, type, retention_days, record_cap, tags, params, payload_parser, active, created_at, updated_at)
         VALUES (@id, @account_id, @name, @type, @retention_days, @record_cap, @tags, @params, @payload_parser, @active, @created_at, @updated_at)`),
       device: db.prepare<[string, string], DeviceRow>('SELECT * FROM devices WHERE id = ? AND account_id = ?'),
       deviceAnyAccount: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE id = ?'),
-      devices: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE account_id = ? ORDER BY created_at, id'),
+      devices: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE account_id = ? ORDER BY created_at, rowid'),
       countDevices: db.prepare<[string], number>('SELECT count(*) FROM devices WHERE account_id = ?').pluck(),
       updateDevice: db.prepare(`UPDATE devices SET name = @name, retention_days = @retention_days, record_cap = @record_cap, tags = @tags, params = @params,
         payload_parser = @payload_parser, active = @active, updated_at = @updated_at WHERE id = @id AND account_id = @account_id`),
@@ -144,11 +144,31 @@ export class Registry extends EventEmitter<RegistryEvents> {
       deviceTokenByDigest: db.prepare<[Buffer], DeviceTokenRow & { active: number }>(
         'SELECT t.*, d.active FROM device_tokens t JOIN devices d ON d.id = t.device_id WHERE t.digest = ?',
       ),
-      deviceTokens: db.prepare<[string], DeviceTokenRow>('SELECT * FROM device_tokens WHERE device_id = ? ORDER BY created_at, id'),
+      deviceTokens: db.prepare<[string], DeviceTokenRow>('SELECT * FROM device_tokens WHERE device_id = ? ORDER BY created_at, rowid'),
       deviceTokenIds: db.prepare<[string], string>('SELECT id FROM device_tokens WHERE device_id = ?').pluck(),
       deleteDeviceToken: db.prepare('DELETE FROM device_tokens WHERE id = ? AND device_id = ?'),
       touchDeviceToken: db.prepare('UPDATE device_tokens SET last_authorization = ? WHERE id = ?'),
+      revocations: db.prepare<[], number>("SELECT value FROM registry_state WHERE key = 'revocations'").pluck(),
+      bumpRevocations: db.prepare("UPDATE registry_state SET value = value + 1 WHERE key = 'revocations'"),
+      tokenStillValid: db.prepare<[string], number>(
+        'SELECT 1 FROM device_tokens t JOIN devices d ON d.id = t.device_id WHERE t.id = ? AND d.active = 1',
+      ).pluck(),
     };
+  }
+
+  /** Counts changes that may revoke sessions, across processes sharing the database. */
+  revocationCounter(): number {
+    return this.#stmt.revocations.get() ?? 0;
+  }
+
+  /** Whether a device token still exists and its device is active (expiry is checked separately). */
+  tokenStillValid(tokenId: string): boolean {
+    return this.#stmt.tokenStillValid.get(tokenId) === 1;
+  }
+
+  #revoked(revocation: Revocation): void {
+    this.#stmt.bumpRevocations.run();
+    this.emit('revoked', revocation);
   }
 
   // ---- plans -----------------------------------------------------------------------------------
@@ -205,7 +225,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   deleteAccount(accountId: string): void {
     const devices = this.#stmt.devices.all(accountId);
     if (this.#stmt.deleteAccount.run(accountId).changes === 0) throw notFound(`account ${accountId}`);
-    for (const device of devices) this.emit('revoked', { kind: 'device-deleted', deviceId: device.id });
+    for (const device of devices) this.#revoked({ kind: 'device-deleted', deviceId: device.id });
   }
 
   createAccountToken(accountId: string, input: TokenInput): { token: string; info: AccountToken } {
@@ -309,14 +329,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
       updated_at: this.#iso(),
     };
     this.#stmt.updateDevice.run(next);
-    if (wasActive && next.active === 0) this.emit('revoked', { kind: 'device-deactivated', deviceId });
+    if (wasActive && next.active === 0) this.#revoked({ kind: 'device-deactivated', deviceId });
     return this.#toDevice(next);
   }
 
   deleteDevice(accountId: string, deviceId: string): void {
     if (this.#stmt.deleteDevice.run(deviceId, accountId).changes === 0) throw notFound(`device ${deviceId}`);
     this.#connections.delete(deviceId);
-    this.emit('revoked', { kind: 'device-deleted', deviceId });
+    this.#revoked({ kind: 'device-deleted', deviceId });
   }
 
   /** Adds or updates params by key (the hosted API's "edit params" shape). */
@@ -376,7 +396,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   deleteDeviceToken(accountId: string, deviceId: string, tokenId: string): void {
     if (this.#stmt.device.get(deviceId, accountId) === undefined) throw notFound(`device ${deviceId}`);
     if (this.#stmt.deleteDeviceToken.run(tokenId, deviceId).changes === 0) throw notFound(`token ${tokenId}`);
-    this.emit('revoked', { kind: 'token-deleted', tokenIds: [tokenId] });
+    this.#revoked({ kind: 'token-deleted', tokenIds: [tokenId] });
   }
 
   /**

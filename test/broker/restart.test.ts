@@ -47,7 +47,7 @@ interface ServerProcess {
 function startServer(dataDir: string, timeoutMs = 15_000): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/server.ts', '--mqtt-port', '0', '--ws-port', '0', '--data-dir', dataDir, '--host', HOST, '--log-format', 'text', '--log-level', 'info'],
+    ['--import', 'tsx', 'src/server.ts', '--mqtt-port', '0', '--http-port', '0', '--allow-anonymous', 'true', '--data-dir', dataDir, '--host', HOST, '--log-format', 'text', '--log-level', 'info'],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

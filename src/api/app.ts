@@ -1,0 +1,87 @@
+/**
+ * The admin REST API (SPEC §9, issue 4): account-token auth, devices, device tokens, params, account
+ * tokens, and the OpenAPI document at /docs/openapi.json. `buildApiServer` only builds the fastify
+ * app; the composition root listens, and may put MQTT over WebSocket on the same port (/mqtt).
+ */
+import type { Duplex } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Broker } from '../broker/broker.ts';
+import type { Logger } from '../log.ts';
+import type { AccountIdentity } from '../tenancy/model.ts';
+import type { Registry } from '../tenancy/registry.ts';
+import { accountAuth } from './account-auth.ts';
+import { formatSchemaErrors, pathOf, sendError, sendNotFound } from './errors.ts';
+import { registerOpenApi } from './openapi.ts';
+import { ApiLogController } from './request-log.ts';
+import { accountTokenRoutes } from './routes/account-tokens.ts';
+import { accountRoutes } from './routes/account.ts';
+import { deviceParamRoutes } from './routes/device-params.ts';
+import { deviceTokenRoutes } from './routes/device-tokens.ts';
+import { deviceRoutes } from './routes/devices.ts';
+import { compileValidator } from './validation.ts';
+
+/** Where MQTT over WebSocket lives on the API's port (SPEC §2). */
+export const MQTT_WS_PATH = '/mqtt';
+
+/** Default largest request body: a device with a 64 KiB parser, tags and params fits many times over. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+export interface ApiServerOptions {
+  registry: Registry;
+  /** When given, MQTT over WebSocket is served on /mqtt of the same server (see attachMqttOverWebSocket). */
+  broker?: Broker;
+  /** Default: no logging. */
+  logger?: Logger;
+  /** Largest request body in bytes; larger bodies get 413. Default 1 MiB. */
+  bodyLimit?: number;
+}
+
+export function buildApiServer(options: ApiServerOptions): FastifyInstance {
+  // Typed as fastify's base logger so the app is a plain FastifyInstance whichever logger it has.
+  const loggerInstance: FastifyBaseLogger | undefined = options.logger;
+  const app = fastify({
+    ...(loggerInstance === undefined ? { logger: false } : { loggerInstance }),
+    // fastify would log full URLs, and a query string may carry a token: request-log.ts logs paths only.
+    logController: new ApiLogController(),
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    schemaErrorFormatter: formatSchemaErrors,
+  });
+
+  app.setValidatorCompiler(compileValidator);
+  app.setErrorHandler(sendError);
+  app.setNotFoundHandler(sendNotFound);
+  // Declared up front so every request has the same shape; the auth hook fills it in.
+  app.decorateRequest('account', null as unknown as AccountIdentity);
+  registerOpenApi(app);
+
+  void app.register(async function adminApi(scope) {
+    scope.addHook('onRequest', accountAuth(options.registry));
+    accountRoutes(scope, options.registry);
+    accountTokenRoutes(scope, options.registry);
+    deviceRoutes(scope, options.registry);
+    deviceParamRoutes(scope, options.registry);
+    deviceTokenRoutes(scope, options.registry);
+  });
+
+  if (options.broker !== undefined) attachMqttOverWebSocket(app, options.broker);
+  return app;
+}
+
+const attached = new WeakSet<FastifyInstance>();
+
+/**
+ * Serves MQTT over WebSocket on /mqtt of the API's own HTTP server; other upgrade requests get 404
+ * (the API has no WebSocket routes yet). Call once, before or after listen; a second call does nothing.
+ * On shutdown close the broker before the app: broker.close() cuts the WebSocket clients, and the
+ * app's close waits for every open socket.
+ */
+export function attachMqttOverWebSocket(app: FastifyInstance, broker: Broker): void {
+  if (attached.has(app)) return;
+  attached.add(app);
+  broker.attachWebSocket(app.server, MQTT_WS_PATH);
+  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex) => {
+    if (pathOf(request.url ?? '/') === MQTT_WS_PATH) return;
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+}
