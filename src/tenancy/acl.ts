@@ -69,6 +69,12 @@ function substitute(topic: string, subject: AclSubject): string | null {
   return out;
 }
 
+function innerFilter(filter: string): string {
+  if (!filter.startsWith('$share/')) return filter;
+  const slash = filter.indexOf('/', '$share/'.length);
+  return slash < 0 ? filter : filter.slice(slash + 1);
+}
+
 export function aclAllowsPublish(acl: ClientAcl, topic: string): boolean {
   for (const rule of acl.rules) {
     if (rule.publish && topicMatches(rule.filter, topic)) return rule.allow;
@@ -76,7 +82,9 @@ export function aclAllowsPublish(acl: ClientAcl, topic: string): boolean {
   return acl.defaultAllow;
 }
 
-export function aclAllowsSubscribe(acl: ClientAcl, filter: string): boolean {
+export function aclAllowsSubscribe(acl: ClientAcl, requested: string): boolean {
+  // A shared subscription receives what its inner filter matches: judge that (MQTT 5 §4.8.2).
+  const filter = innerFilter(requested);
   for (const rule of acl.rules) {
     if (!rule.subscribe) continue;
     if (rule.allow ? filterCovers(rule.filter, filter) : filtersOverlap(rule.filter, filter)) return rule.allow;

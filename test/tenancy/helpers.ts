@@ -26,11 +26,14 @@ export interface TenancyBroker {
 
 /**
  * Starts a broker on 127.0.0.1:0 with the tenancy hooks over an in-memory registry (plans
- * installed). `configure` runs after the registry exists (so it can create the anonymous account)
+ * installed; or over a database file, to share it with a second Registry like the CLI does). `configure` runs after the registry exists (so it can create the anonymous account)
  * and returns the access options; defaults: anonymous off, no ACL, default allow.
  */
-export async function startTenancyBroker(configure: (registry: Registry) => Partial<MqttAccessOptions> = () => ({})): Promise<TenancyBroker> {
-  const db = openDatabase(':memory:');
+export async function startTenancyBroker(
+  configure: (registry: Registry) => Partial<MqttAccessOptions> = () => ({}),
+  databasePath = ':memory:',
+): Promise<TenancyBroker> {
+  const db = openDatabase(databasePath);
   const registry = new Registry(db);
   registry.installPlans();
   const options: MqttAccessOptions = { anonymousAccountId: null, acl: [], aclDefault: 'allow', ...configure(registry) };

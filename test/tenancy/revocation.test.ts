@@ -7,7 +7,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { MqttClient } from 'mqtt';
+import { openDatabase } from '../../src/storage/sqlite-database.ts';
+import { Registry } from '../../src/tenancy/registry.ts';
 import {
   connackCode,
   delay,
@@ -213,6 +218,66 @@ describe('revocation of sessions with the same client id in two accounts', () =>
       await assertAlive(lb, 'rev/b', 'B client with the same id');
     } finally {
       await endAll([la.client, lb.client]);
+    }
+  });
+});
+
+describe('revocation made by another process on the same database (the bucketmq CLI)', () => {
+  let dir: string;
+  let tb: TenancyBroker;
+  let cli: Registry;
+  let closeCli: () => void;
+
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'bucketmq-tenancy-cli-'));
+    const file = path.join(dir, 'bucketmq.db');
+    tb = await startTenancyBroker(() => ({}), file);
+    const db = openDatabase(file);
+    cli = new Registry(db);
+    closeCli = () => db.close();
+  });
+  after(async () => {
+    closeCli();
+    await tb.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a token deleted, a device deactivated and a device deleted through a second Registry cut the sessions within 1 s', async () => {
+    const account = newAccount(tb.registry, 'cli');
+    const byToken = newDevice(tb.registry, account, 'by-token', { permission: 'full' });
+    const byDeactivate = newDevice(tb.registry, account, 'by-deactivate');
+    const byDelete = newDevice(tb.registry, account, 'by-delete');
+    const bystanderDevice = newDevice(tb.registry, account, 'bystander');
+    const lives = [
+      await live(tb.port, byToken.token, 5),
+      await live(tb.port, byDeactivate.token, 5),
+      await live(tb.port, byDelete.token, 4),
+      await live(tb.port, bystanderDevice.token, 5),
+    ];
+    try {
+      const [t, d, x, bystander] = lives;
+      // The second registry sees the first one's rows (same file).
+      assert.equal(cli.device(account, byToken.deviceId)?.name, 'by-token');
+
+      let t0 = Date.now();
+      cli.deleteDeviceToken(account, byToken.deviceId, byToken.tokenId);
+      await t!.watch.closed(2000);
+      assertCutV5(t!, t0, 'token deleted by the CLI');
+
+      t0 = Date.now();
+      cli.updateDevice(account, byDeactivate.deviceId, { active: false });
+      await d!.watch.closed(2000);
+      assertCutV5(d!, t0, 'device deactivated by the CLI');
+
+      t0 = Date.now();
+      cli.deleteDevice(account, byDelete.deviceId);
+      await x!.watch.closed(2000);
+      assert.ok(x!.watch.closedAt - t0 < CUT_WITHIN_MS, `v3 closed after ${x!.watch.closedAt - t0} ms`);
+
+      await delay(300);
+      await assertAlive(bystander!, 'cli/bystander', 'other device');
+    } finally {
+      await endAll(lives.map((l) => l.client));
     }
   });
 });

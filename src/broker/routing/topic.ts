@@ -103,7 +103,7 @@ export function filterCovers(outer: string, inner: string): boolean {
 export function filtersOverlap(a: string, b: string): boolean {
   const x = a.split('/');
   const y = b.split('/');
-  const dollar = (x[0]!.startsWith('$') && !x[0]!.startsWith('$share')) || y[0]!.startsWith('$');
+  const dollar = x[0]!.startsWith('$') || y[0]!.startsWith('$');
   for (let i = 0; ; i++) {
     const p = x[i];
     const q = y[i];
