@@ -99,10 +99,10 @@ interface Started {
 }
 
 /** Spawns the server and resolves once it logged "bucketmq ready" (and the banner, if any, is out). */
-async function spawnServer(dir: string): Promise<Started> {
+async function spawnServer(dir: string, extra: string[] = []): Promise<Started> {
   const proc = spawnProcess(
     process.execPath,
-    ['--import', 'tsx', path.join(root, 'src/server.ts'), '--host', '127.0.0.1', '--mqtt-port', '0', '--http-port', '0', '--data-dir', dir],
+    ['--import', 'tsx', path.join(root, 'src/server.ts'), '--host', '127.0.0.1', '--mqtt-port', '0', '--http-port', '0', '--data-dir', dir, ...extra],
     { timeoutMs: 40_000 },
   );
   try {
@@ -175,6 +175,29 @@ describe('the bucketmq process: first run prints working credentials, later runs
       assert.equal(await connackCode(second.mqttPort, { protocolVersion: 4, username: 'Token', password: deviceToken }), 0);
     } finally {
       assert.equal(await stopServer(second), 0);
+    }
+
+    // SPEC §1: tokens never appear in logs, even at the most verbose level, whatever the client does.
+    const third = await spawnServer(dir, ['--log-level', 'trace', '--log-format', 'json']);
+    const wrong = '0badc0de-0000-4000-8000-123456789abc';
+    try {
+      assert.equal(await connackCode(third.mqttPort, { protocolVersion: 5, username: 'Token', password: deviceToken, clientId: 'log-pw' }), 0);
+      assert.equal(await connackCode(third.mqttPort, { protocolVersion: 4, username: deviceToken, clientId: 'log-user' }), 0);
+      assert.equal(await connackCode(third.mqttPort, { protocolVersion: 5, username: 'Token', password: wrong, clientId: 'log-wrong' }), 0x87);
+      assert.equal(await connackCode(third.mqttPort, { protocolVersion: 4, username: wrong, clientId: 'log-wrong-user' }), 0x05);
+      const c = await login(third.mqttPort, deviceToken, { protocolVersion: 5, clientId: 'log-pub' });
+      await c.subscribeAsync('log/#', { qos: 1 });
+      await c.publishAsync('log/x', 'payload', { qos: 1 });
+      await endAll([c]);
+      await waitUntil(() => third.proc.stdout().includes('log-wrong-user'), 'the refused connection to be logged', 3000).catch(() => undefined);
+    } finally {
+      assert.equal(await stopServer(third), 0);
+    }
+    const r = await third.proc.done;
+    const logs = r.stdout + r.stderr;
+    assert.match(logs, /log-pub/, 'trace logging did not log the client at all (the check below would prove nothing)');
+    for (const [secret, what] of [[deviceToken, 'device token'], [accountToken, 'account token'], [wrong, 'wrong token']] as const) {
+      assert.ok(!logs.includes(secret), `the ${what} appears in the trace log`);
     }
   });
 });
