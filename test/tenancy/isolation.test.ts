@@ -138,6 +138,27 @@ describe('cross-tenant isolation', () => {
     assert.deepEqual(gotB2.map((m) => `${m.topic}=${m.payload}`), ['status/door=B-closed']);
   });
 
+  test('$SYS-style topics are per account: A\'s $SYS/# subscriber sees A\'s, B\'s sees none of them', async () => {
+    const subA = await c(a2);
+    const subB = await c(b2);
+    const gotA = record(subA);
+    const gotB = record(subB);
+    await subA.subscribeAsync('$SYS/#', { qos: 1 });
+    await subB.subscribeAsync('$SYS/#', { qos: 1 });
+    const pubA = await c(a1);
+    await pubA.publishAsync('$SYS/broker/info', 'A-sys', { qos: 1, retain: true });
+    await waitUntil(() => gotA.length >= 1, 'A\'s $SYS message');
+    const lateB = await c(b3);
+    const gotLateB = record(lateB);
+    await lateB.subscribeAsync('$SYS/#', { qos: 1 });
+    const pubB = await c(b1);
+    await pubB.publishAsync('$SYS/control', 'B-sys', { qos: 1 });
+    await waitUntil(() => gotB.length >= 1 && gotLateB.length >= 1, 'B\'s own $SYS message');
+    assert.deepEqual(gotA.map((m) => m.payload), ['A-sys']);
+    assert.deepEqual(gotB.map((m) => m.payload), ['B-sys']);
+    assert.deepEqual(gotLateB.map((m) => m.payload), ['B-sys'], 'B must not get A\'s retained $SYS message');
+  });
+
   test('wills are per account: A\'s device dies, only A\'s subscribers get its will', async () => {
     const subA = await c(a2);
     const subB = await c(b2);
