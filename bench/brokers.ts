@@ -65,6 +65,12 @@ export interface ExitInfo {
 
 export class BrokerUnavailable extends Error {}
 
+/** Brokers still running, killed if the bench itself exits early (Ctrl-C, a thrown error). */
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 export class RunningBroker {
   readonly name: BrokerName;
   readonly port: number;
@@ -85,11 +91,20 @@ export class RunningBroker {
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.#exit = { code, signal };
-        resolve(this.#exit);
+      const settle = (exit: ExitInfo): void => {
+        if (this.#exit !== null) return;
+        this.#exit = exit;
+        live.delete(child);
+        resolve(exit);
+      };
+      child.once('exit', (code, signal) => settle({ code, signal }));
+      // A binary that cannot be spawned emits 'error' and may never emit 'exit'.
+      child.once('error', (error) => {
+        keep(Buffer.from(error.message));
+        settle({ code: null, signal: null });
       });
     });
+    live.add(child);
   }
 
   get pid(): number | undefined {
@@ -196,7 +211,6 @@ export async function startBroker(name: BrokerName, options: BrokerOptions): Pro
     throw error;
   }
   const broker = new RunningBroker(name, port, child, tempDir);
-  child.once('error', () => { /* spawn failure shows up as an exit during start */ });
   try {
     await waitForPort(broker, options.startTimeoutMs);
   } catch (error) {

@@ -21,8 +21,12 @@ export interface CellOptions {
   layout: GeneratorLayout;
   /** CPU list the generator processes are pinned to, or null. */
   generatorCpus: string | null;
-  /** See SetupCommand.subscriberNapMs; only the process hosting subscribers alone naps. */
-  subscriberNapMs: number;
+  /**
+   * See SetupCommand.subscriberNapMs; only a process that hosts subscribers alone naps. 'auto':
+   * 1 ms, or 10 ms with 100 or more subscriber connections (each socket then sees a packet only
+   * every few ms, so a short nap would still cost one read per packet).
+   */
+  subscriberNapMs: number | 'auto';
   /** Whole cell (setup + warm-up + measurement), milliseconds. */
   timeoutMs: number;
   /** After publishing finished, this long without a new delivery means the rest was lost. */
@@ -113,7 +117,7 @@ export async function runCell(name: BrokerName, scenario: Scenario, options: Cel
     if (result.status === 'lost' && late > 0) result.note = joinNote(result.note, `${late} of the missing arrived later than the ${options.stallMs / 1000} s stall limit`);
     if (broker.alive) {
       await sleep(500);
-      if (!broker.alive && (result.status === 'ok' || result.status === 'lost')) result.crashedAfterRun = true;
+      if (!broker.alive && result.status !== 'crashed') result.crashedAfterRun = true;
     }
     if (result.crashedAfterRun || result.status === 'crashed') {
       const tail = lastLines(broker.output, 2);
@@ -148,10 +152,15 @@ function setupCommand(scenario: Scenario, options: CellOptions, broker: RunningB
     type: 'setup', host: HOST, port: broker.port, label: `bench${process.pid}g${index}`,
     credentials: options.credentials,
     // A process that also publishes must not sleep: it would throttle its own publishing.
-    subscriberNapMs: generator.hostsPublishers ? 0 : options.subscriberNapMs,
+    subscriberNapMs: generator.hostsPublishers ? 0 : napFor(scenario, options),
     subscribers: generator.hostsSubscribers ? subscriberSpec(scenario) : null,
     publishers: generator.hostsPublishers ? publisherSpec(scenario, options) : null,
   };
+}
+
+export function napFor(scenario: Scenario, options: CellOptions): number {
+  if (options.subscriberNapMs !== 'auto') return options.subscriberNapMs;
+  return scenario.subscribers >= 100 ? 10 : 1;
 }
 
 /** Null when setup succeeded, else why the cell ends. */

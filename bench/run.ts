@@ -7,12 +7,12 @@
  * generator in separate process(es), then stopped. Prints a table of delivered msg/s and writes
  * bench/results.json.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { BROKER_NAMES, DEFAULT_BROKERS, MOSQUITTO_SETTINGS, PROJECT_DIR, type BrokerName } from './brokers.ts';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BROKER_NAMES, BUCKETMQ_DEFAULT_ARGS, DEFAULT_BROKERS, MOSQUITTO_SETTINGS, PROJECT_DIR, type BrokerName } from './brokers.ts';
 import { DISTURBED_OTHER_CPU, runCell, type CellOptions, type CellResult, type GeneratorLayout } from './cell-runner.ts';
 import { buildScenarios, expectedDeliveries, SCENARIO_IDS, type Scenario, type ScenarioId } from './scenarios.ts';
 import { formatCount, formatRate, renderTable } from './table.ts';
@@ -27,9 +27,10 @@ const USAGE = `usage: npm run bench -- [options]
   --pin on|off         pin the broker to CPU 0 and the generator(s) to CPU 1 (taskset) [on]
   --repeat N           runs per cell; the fastest is reported [1]
   --retries N          extra runs of a cell that other programs disturbed [2]
-  --nap MS             the subscriber-only generator process sleeps MS after each event-loop
+  --nap MS|auto        the subscriber-only generator process sleeps MS after each event-loop
                        turn with deliveries, so it reads batches instead of waking per packet
-                       (0 = read eagerly) [1]
+                       (0 = read eagerly; auto = 1, or 10 with 100+ subscribers) [auto]
+  --budget S           no retries of disturbed cells after this many seconds of run time [240]
   --timeout S          seconds per cell, setup and warm-up included [60]
   --stall S            seconds without a delivery, after publishing ended, that count as loss [3]
   --warmup N           warm-up deliveries per cell; -1 = 5% up to 20000 [-1]
@@ -38,11 +39,12 @@ const USAGE = `usage: npm run bench -- [options]
   --window N           QoS 1 publisher in-flight window [100]
   --payload BYTES      payload size [64]
   --start-timeout S    seconds for a broker to open its port [20]
-  --bucketmq-arg ARG   extra argument for src/server.ts (repeatable)
+  --bucketmq-arg=ARG   extra argument for src/server.ts (repeatable; use = for values
+                       starting with a dash: --bucketmq-arg=--max-queued=100000)
   --username U --password P   credentials every client sends (brokers that need them)
   --json FILE          results file [bench/results.json]`;
 
-const { values } = parseArgs({
+const { values } = parseCommandLine({
   options: {
     messages: { type: 'string', default: '500000' },
     only: { type: 'string' },
@@ -51,8 +53,9 @@ const { values } = parseArgs({
     pin: { type: 'string', default: 'on' },
     timeout: { type: 'string', default: '60' },
     repeat: { type: 'string', default: '1' },
-    nap: { type: 'string', default: '1' },
+    nap: { type: 'string', default: 'auto' },
     retries: { type: 'string', default: '2' },
+    budget: { type: 'string', default: '240' },
     stall: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '-1' },
     publishers: { type: 'string', default: '100' },
@@ -67,6 +70,15 @@ const { values } = parseArgs({
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
+
+/** parseArgs, with its errors shown as a usage message instead of a stack trace. */
+function parseCommandLine<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    return usageError(error instanceof Error ? error.message : String(error));
+  }
+}
 
 if (values.help) {
   console.log(USAGE);
@@ -110,7 +122,7 @@ const scenarios = buildScenarios({
 const cellOptions: CellOptions = {
   broker: { cpus: pin ? '0' : null, bucketmqArgs: values['bucketmq-arg'], startTimeoutMs: integer('start-timeout', values['start-timeout'], 1) * 1000 },
   layout,
-  subscriberNapMs: Number(values.nap),
+  subscriberNapMs: values.nap === 'auto' ? 'auto' : integer('nap', values.nap, 0),
   generatorCpus: pin ? (os.cpus().length === 2 ? '1' : `1-${os.cpus().length - 1}`) : null,
   timeoutMs: integer('timeout', values.timeout, 1) * 1000,
   stallMs: integer('stall', values.stall, 1) * 1000,
@@ -120,6 +132,9 @@ const cellOptions: CellOptions = {
     ...(values.password === undefined ? {} : { password: values.password }),
   },
 };
+
+// Turn signals into a normal exit so brokers.ts can kill the broker it started.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
 
 // --- Run: rows outer, brokers inner, so the brokers of one row run close together in time. ---
 
@@ -131,6 +146,7 @@ console.error(`bench: ${scenarios.length} rows × ${brokers.join(', ')}; generat
 const unavailable = new Map<BrokerName, string>();
 const repeat = integer('repeat', values.repeat, 1);
 const retries = integer('retries', values.retries, 0);
+const retryBudgetMs = integer('budget', values.budget, 0) * 1000;
 for (const scenario of scenarios) {
   for (const broker of brokers) results.set(key(scenario.id, broker), await measureCell(broker, scenario));
 }
@@ -144,17 +160,24 @@ async function measureCell(broker: BrokerName, scenario: Scenario): Promise<Cell
   const why = unavailable.get(broker);
   if (why !== undefined) return { ...notAvailable(broker, scenario), note: why };
   const runs: CellResult[] = [];
+  const extraNotes: string[] = [];
   while (runs.length < repeat + retries) {
     const cell = await runCell(broker, scenario, cellOptions);
     runs.push(cell);
     console.error(`  ${scenario.id.padEnd(12)} ${broker.padEnd(10)} ${describeCell(cell)}`);
     if (cell.status === 'n/a') {
+      if (runs.length > 1) {
+        // It started before: keep the runs we have, and say that a retry could not start it.
+        runs.pop();
+        extraNotes.push(`a retry failed to start: ${cell.note}`);
+        break;
+      }
       // A broker that cannot start will not start for the next row either; don't wait for it again.
       unavailable.set(broker, `did not start (see ${scenario.id})`);
       return cell;
     }
     if (cell.status !== 'ok' && cell.status !== 'lost') break;
-    if (runs.length >= repeat && runs.some((run) => !run.disturbed)) break;
+    if (runs.length >= repeat && (runs.some((run) => !run.disturbed) || Date.now() - startedAt > retryBudgetMs)) break;
   }
   const failed = runs.find((run) => run.status !== 'ok' && run.status !== 'lost');
   const completed = runs.filter((run) => run.status === 'ok' || run.status === 'lost');
@@ -162,10 +185,9 @@ async function measureCell(broker: BrokerName, scenario: Scenario): Promise<Cell
   const chosen = failed ?? pool.reduce((best, run) => ((run.rate ?? 0) > (best.rate ?? 0) ? run : best));
   chosen.attempts = runs.length;
   for (const [index, run] of runs.entries()) {
-    if (run !== chosen && run.status === 'lost') {
-      chosen.note = [chosen.note, `run ${index + 1} of ${runs.length} lost ${formatCount(run.expected - run.delivered)}`].filter((n) => n !== '').join('; ');
-    }
+    if (run !== chosen && run.status === 'lost') extraNotes.push(`run ${index + 1} of ${runs.length} lost ${formatCount(run.expected - run.delivered)}`);
   }
+  chosen.note = [chosen.note, ...extraNotes].filter((n) => n !== '').join('; ');
   return chosen;
 }
 
@@ -193,10 +215,11 @@ function describeCell(cell: CellResult): string {
 function cellText(cell: CellResult | undefined): string {
   if (cell === undefined) return '-';
   const rate = cell.rate === null ? '' : `${formatRate(cell.rate)}${cell.disturbed ? '~' : ''}${cell.generatorBound ? '^' : ''}`;
+  const dagger = cell.crashedAfterRun ? ' †' : '';
   switch (cell.status) {
-    case 'ok': return `${rate}${cell.crashedAfterRun ? ' †' : ''}`;
-    case 'lost': return `${rate} (lost ${formatCount(cell.expected - cell.delivered)})${cell.crashedAfterRun ? ' †' : ''}`;
-    case 'timeout': return rate === '' ? 'timeout' : `timeout @${rate}`;
+    case 'ok': return `${rate}${dagger}`;
+    case 'lost': return `${rate} (lost ${formatCount(cell.expected - cell.delivered)})${dagger}`;
+    case 'timeout': return `${rate === '' ? 'timeout' : `timeout @${rate}`}${dagger}`;
     case 'crashed': return rate === '' ? 'crashed' : `crashed @${rate}`;
     case 'error': return 'error';
     case 'n/a': return 'n/a';
@@ -268,12 +291,13 @@ const report = {
   generatedAt: new Date().toISOString(),
   machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}` },
   versions: {
-    mosquitto: versionOf(() => execFileSync('/usr/sbin/mosquitto', ['-h'], { encoding: 'utf8' }).split('\n')[0] ?? ''),
+    // `mosquitto -h` prints its version and exits non-zero.
+    mosquitto: versionOf(() => spawnSync('/usr/sbin/mosquitto', ['-h'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? 'unknown'),
     aedes: versionOf(() => (JSON.parse(readFileSync(path.join(PROJECT_DIR, 'node_modules', 'aedes', 'package.json'), 'utf8')) as { version: string }).version),
   },
   settings: {
     layout, subscriberNapMs: cellOptions.subscriberNapMs, repeat, retries, pin: pin ? { broker: cellOptions.broker.cpus, generator: cellOptions.generatorCpus } : null, payloadBytes: cellOptions.payloadBytes, timeoutMs: cellOptions.timeoutMs, stallMs: cellOptions.stallMs,
-    mosquittoConfig: MOSQUITTO_SETTINGS, bucketmqArgs: cellOptions.broker.bucketmqArgs,
+    mosquittoConfig: MOSQUITTO_SETTINGS, bucketmqArgs: [...BUCKETMQ_DEFAULT_ARGS, ...cellOptions.broker.bucketmqArgs],
   },
   rows: scenarios.map((scenario: Scenario) => ({
     id: scenario.id,

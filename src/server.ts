@@ -10,11 +10,19 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { ActionStore } from './actions/action-store.ts';
+import { createPublishPipeline, withDataPath } from './actions/publish-pipeline.ts';
+import { actionsRoutes } from './api/routes/actions.ts';
 import { Broker } from './broker/broker.ts';
 import type { ClientInfo } from './broker/client-info.ts';
 import { SqliteRetainedStore } from './broker/retained/sqlite-retained-store.ts';
 import { SqliteSessionStore } from './broker/session/sqlite-session-store.ts';
 import { ConfigError, PrintAndExit, loadConfig, type Config, type SettingKey, flagName } from './config.ts';
+import type { BucketStore } from './data/bucket-store.ts';
+import { DeviceCache } from './data/device-cache.ts';
+import { Ingestor } from './data/ingest.ts';
+import { RetentionJob } from './data/retention-job.ts';
+import { SqliteBucketStore } from './data/sqlite/sqlite-bucket-store.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openDatabase, type Database } from './storage/sqlite-database.ts';
 import { attachMqttOverWebSocket, buildApiServer } from './api/app.ts';
@@ -42,6 +50,10 @@ export interface RunningServer {
   readonly ports: ServerPorts;
   readonly broker: Broker;
   readonly registry: Registry;
+  readonly actions: ActionStore;
+  /** The buckets and the one path into them (MQTT and HTTP). */
+  readonly data: { readonly store: BucketStore; readonly ingestor: Ingestor };
+  readonly retention: RetentionJob;
   /** Credentials created on an empty database (first run), else null. Printed by `main`, once. */
   readonly firstRun: FirstRunCredentials | null;
   /** Stops accepting, disconnects clients, flushes the stores and closes the database. Idempotent. */
@@ -51,7 +63,17 @@ export interface RunningServer {
 export interface StartOptions {
   /** Default: a logger built from config.logLevel / config.logFormat. */
   logger?: Logger;
+  /** Milliseconds between retention passes (SPEC §1: retention days, record caps). Default 60,000. */
+  retentionIntervalMs?: number;
+  /**
+   * Where buckets live. Default: SqliteBucketStore in the node's database file. The server closes
+   * the store it is given when it stops (benchmarks and tests pass a PostgresBucketStore here).
+   */
+  bucketStore?: (db: Database) => BucketStore;
 }
+
+/** A device's last_input is written at most this often (every stored message would be a write). */
+const LAST_INPUT_INTERVAL_MS = 1_000;
 
 /** The server could not start for a reason outside the settings' syntax (port in use, unreadable data dir). */
 export class StartupError extends Error {
@@ -87,7 +109,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const anonymousAccountId = config.allowAnonymous
       ? (registry.accountByName(config.anonymousAccount) ?? registry.createAccount({ name: config.anonymousAccount, plan: config.defaultPlan }).account).id
       : null;
-    const hooks = createMqttAccess(registry, { anonymousAccountId, acl: config.acl, aclDefault: config.aclDefault });
+    const actions = new ActionStore(db, registry);
+    const store = options.bucketStore?.(db) ?? new SqliteBucketStore(db);
+    undo.push(() => store.close());
+    const ingestor = new Ingestor(store);
+    trackLastInput(ingestor, registry);
+    const devices = new DeviceCache(registry);
+    undo.push(() => devices.close());
+    const access = createMqttAccess(registry, { anonymousAccountId, acl: config.acl, aclDefault: config.aclDefault });
+    const hooks = withDataPath(access, createPublishPipeline({ actions, devices, ingestor, log }));
 
     const broker = new Broker({ limits: config.limits, sessionStore, retainedStore, hooks });
     logBrokerEvents(broker, log);
@@ -95,6 +125,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     undo.push(() => revoker.stop());
     await broker.start();
     undo.push(() => broker.close());
+    const retention = new RetentionJob(registry, store, { intervalMs: options.retentionIntervalMs, log });
+    retention.start();
+    undo.push(() => retention.stop());
 
     const host = config.host;
     const mqtt = await listen('mqtt', 'mqttPort', host, config.mqttPort, () => broker.listenTcp({ host, port: config.mqttPort }));
@@ -106,9 +139,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       );
       log.info({ listener: 'mqtts', host, port: mqtts.port }, `mqtts listening on ${hostPort(host, mqtts.port)}`);
     }
-    const api = buildApiServer({ registry, broker, logger: log });
+    const api = buildApiServer({ registry, broker, logger: log, data: { store, ingestor } });
     attachMqttOverWebSocket(api, broker);
     undo.push(() => api.close());
+    await api.register(actionsRoutes, { actions, registry });
     const http = await listen('http', 'httpPort', host, config.httpPort, async () => {
       await api.listen({ host, port: config.httpPort });
       const address = api.server.address();
@@ -122,12 +156,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
     let stopping: Promise<void> | undefined;
     const stop = async (): Promise<void> => {
-      // The broker stops its listeners first, then disconnects clients (v5: 0x8B) and flushes the stores.
+      // The broker stops its listeners first, then disconnects clients (v5: 0x8B) and flushes the stores;
+      // then the HTTP API finishes its requests, the bucket writers drain, and the database closes last.
       try {
         revoker.stop();
+        await retention.stop();
         await broker.close();
         await api.close();
       } finally {
+        devices.close();
+        await store.close();
         await sessionStore.close();
         await retainedStore.close();
         db.close();
@@ -139,6 +177,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ports,
       broker,
       registry,
+      actions,
+      data: { store, ingestor },
+      retention,
       firstRun,
       stop: () => (stopping ??= stop()),
     };
@@ -152,6 +193,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }
     throw error;
   }
+}
+
+/** Keeps each device's last_input current, writing it at most once a second per device. */
+function trackLastInput(ingestor: Ingestor, registry: Registry): void {
+  const written = new Map<string, number>();
+  registry.on('device-changed', (deviceId) => written.delete(deviceId));
+  ingestor.onStored((deviceId) => {
+    const now = Date.now();
+    if (now - (written.get(deviceId) ?? 0) < LAST_INPUT_INTERVAL_MS) return;
+    written.set(deviceId, now);
+    registry.recordInput(deviceId);
+  });
 }
 
 async function listen(

@@ -1,16 +1,21 @@
 /**
  * The admin REST API (SPEC §9, issue 4): account-token auth, devices, device tokens, params, account
- * tokens, and the OpenAPI document at /docs/openapi.json. `buildApiServer` only builds the fastify
+ * tokens, device data, and the OpenAPI document at /docs/openapi.json; beside it, the device data API
+ * (SPEC §8, device-token auth, src/api/data/). `buildApiServer` only builds the fastify
  * app; the composition root listens, and may put MQTT over WebSocket on the same port (/mqtt).
  */
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Broker } from '../broker/broker.ts';
+import type { BucketStore } from '../data/bucket-store.ts';
+import type { Ingestor } from '../data/ingest.ts';
 import type { Logger } from '../log.ts';
 import type { AccountIdentity } from '../tenancy/model.ts';
 import type { Registry } from '../tenancy/registry.ts';
 import { accountAuth } from './account-auth.ts';
+import { adminDataRoutes } from './data/admin-data-routes.ts';
+import { deviceDataApi } from './data/data-routes.ts';
 import { formatSchemaErrors, pathOf, sendError, sendNotFound } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { ApiLogController } from './request-log.ts';
@@ -35,6 +40,12 @@ export interface ApiServerOptions {
   logger?: Logger;
   /** Largest request body in bytes; larger bodies get 413. Default 1 MiB. */
   bodyLimit?: number;
+  /**
+   * When given, the device data API (SPEC §8: /data, /info, device tokens) and the admin data routes
+   * (/devices/:id/data, export, delete) are served. `bodyLimit` is the /data body limit in bytes,
+   * default 200 KB (SPEC §3).
+   */
+  data?: { store: BucketStore; ingestor: Ingestor; bodyLimit?: number };
 }
 
 export function buildApiServer(options: ApiServerOptions): FastifyInstance {
@@ -62,7 +73,10 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
     deviceRoutes(scope, options.registry);
     deviceParamRoutes(scope, options.registry);
     deviceTokenRoutes(scope, options.registry);
+    if (options.data !== undefined) adminDataRoutes(scope, options.registry, options.data.store);
   });
+
+  if (options.data !== undefined) void app.register(deviceDataApi({ registry: options.registry, ...options.data }));
 
   if (options.broker !== undefined) attachMqttOverWebSocket(app, options.broker);
   return app;

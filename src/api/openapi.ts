@@ -14,6 +14,9 @@ export const API_TAGS = [
   { name: 'devices', description: 'Devices, their tags and settings' },
   { name: 'device params', description: 'Key/value settings a device reads' },
   { name: 'device tokens', description: 'Tokens devices log in with (MQTT password, data API)' },
+  { name: 'device data', description: "A device's bucket as the account sees it: query, export, delete" },
+  { name: 'actions', description: 'Per-account actions: triggers (mqtt_topic) and what they do (insert_bucket)' },
+  { name: 'device data API', description: 'What a device calls with its device token (SPEC §8): POST/GET/PUT/DELETE /data, GET /info' },
 ];
 
 /** Registers the generator, then the document route. Call on the root instance, before the routes. */
@@ -21,10 +24,12 @@ export function registerOpenApi(app: FastifyInstance): void {
   void app.register(swagger, {
     openapi: {
       info: {
-        title: 'bucketmq admin API',
+        title: 'bucketmq API',
         version: '1',
         description:
-          'Manage devices, device tokens, params and account tokens. Authenticate with an account token in the ' +
+          'Manage devices, device tokens, params, account tokens and device data with an account token; devices send ' +
+          'and read their own data on /data and /info with a device token (`Token`, `Device-Token` or `Authorization` ' +
+          'header, or `token` query parameter). Authenticate admin routes with an account token in the ' +
           '`Authorization` header (raw or `Bearer <token>`), the `Account-Token` or `Token` header, or the `token` ' +
           'query parameter. `read` tokens may only GET; `write` tokens may do anything but GET. Answers are ' +
           '`{"status": true, "result": ...}`; errors `{"status": false, "message": "..."}`.',
@@ -35,6 +40,8 @@ export function registerOpenApi(app: FastifyInstance): void {
           authorizationHeader: { type: 'apiKey', in: 'header', name: 'Authorization' },
           accountTokenHeader: { type: 'apiKey', in: 'header', name: 'Account-Token' },
           tokenQuery: { type: 'apiKey', in: 'query', name: 'token' },
+          tokenHeader: { type: 'apiKey', in: 'header', name: 'Token' },
+          deviceTokenHeader: { type: 'apiKey', in: 'header', name: 'Device-Token' },
         },
       },
       security: [{ authorizationHeader: [] }, { accountTokenHeader: [] }, { tokenQuery: [] }],

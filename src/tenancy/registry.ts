@@ -28,6 +28,8 @@ export type Revocation =
 
 export interface RegistryEvents {
   revoked: [revocation: Revocation];
+  /** A device's stored details changed or it was deleted; in-memory copies (the data path's device cache) drop it. */
+  'device-changed': [deviceId: string];
 }
 
 export interface DeviceInput {
@@ -225,7 +227,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
   deleteAccount(accountId: string): void {
     const devices = this.#stmt.devices.all(accountId);
     if (this.#stmt.deleteAccount.run(accountId).changes === 0) throw notFound(`account ${accountId}`);
-    for (const device of devices) this.#revoked({ kind: 'device-deleted', deviceId: device.id });
+    for (const device of devices) {
+      this.emit('device-changed', device.id);
+      this.#revoked({ kind: 'device-deleted', deviceId: device.id });
+    }
   }
 
   createAccountToken(accountId: string, input: TokenInput): { token: string; info: AccountToken } {
@@ -329,6 +334,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       updated_at: this.#iso(),
     };
     this.#stmt.updateDevice.run(next);
+    this.emit('device-changed', deviceId);
     if (wasActive && next.active === 0) this.#revoked({ kind: 'device-deactivated', deviceId });
     return this.#toDevice(next);
   }
@@ -336,6 +342,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   deleteDevice(accountId: string, deviceId: string): void {
     if (this.#stmt.deleteDevice.run(deviceId, accountId).changes === 0) throw notFound(`device ${deviceId}`);
     this.#connections.delete(deviceId);
+    this.emit('device-changed', deviceId);
     this.#revoked({ kind: 'device-deleted', deviceId });
   }
 

@@ -50,6 +50,6 @@ test('documents the request bodies, the tag filter and the token schemes', () =>
   assert.match(tags.description, /KEY:VALUE/);
   const created = doc.paths['/devices'].post.responses['201'].content['application/json'].schema;
   assert.ok(created.properties.result.properties.token);
-  assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['accountTokenHeader', 'authorizationHeader', 'tokenQuery']);
+  assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['accountTokenHeader', 'authorizationHeader', 'deviceTokenHeader', 'tokenHeader', 'tokenQuery']);
   assert.equal(doc.paths['/docs/openapi.json'], undefined, 'the document route itself is hidden');
 });

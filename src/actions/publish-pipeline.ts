@@ -1,0 +1,101 @@
+/**
+ * The MQTT data path (SPEC §2, §5): a broker `onPublish` hook that stores a device's publish in its
+ * bucket when the account has an active `insert_bucket` action for the topic whose scope includes
+ * the device, or when the topic is the reserved `tago/data/post`.
+ *
+ * Per publish, without any database query: the client's identity (set at CONNECT), one Map lookup
+ * for the account's action index (most accounts: none, done), the device from the in-memory cache,
+ * one trie match. The message is stored at most once, however many filters or actions match: every
+ * insert_bucket action writes the same records into the same bucket.
+ *
+ * Acknowledgement (SPEC §5): for QoS 1/2 the hook returns a promise that settles when the records
+ * are committed, so the PUBACK/PUBREC waits for durability. Invalid records: v5 gets 0x99 (payload
+ * format invalid); v3 is acknowledged (it cannot be told no, and resending a bad record never
+ * helps). A store failure: 0x80, which v5 receives and which leaves v3 unacknowledged so the client
+ * resends. QoS 0 is fire and forget; failures are logged.
+ */
+import type { ClientInfo } from '../broker/client-info.ts';
+import type { BrokerHooks } from '../broker/hooks.ts';
+import type { Message } from '../broker/message.ts';
+import { ReasonCode } from '../broker/reason-codes.ts';
+import type { DeviceCache } from '../data/device-cache.ts';
+import type { Ingestor } from '../data/ingest.ts';
+import { payloadToRecordInput } from '../data/payload-records.ts';
+import { RecordError } from '../data/validate-record.ts';
+import type { Logger } from '../log.ts';
+import type { ClientIdentity } from '../tenancy/mqtt-access.ts';
+import type { ActionStore } from './action-store.ts';
+
+/** Legacy clients publish here to store into their own bucket, no action needed (SPEC §2). */
+export const DATA_POST_TOPIC = 'tago/data/post';
+
+export interface PublishPipelineDeps {
+  actions: ActionStore;
+  devices: DeviceCache;
+  ingestor: Ingestor;
+  log: Logger;
+}
+
+export type OnPublish = NonNullable<BrokerHooks['onPublish']>;
+
+export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
+  const { actions, devices, ingestor, log } = deps;
+
+  const logFailure = (error: unknown, deviceId: string, topic: string): void => {
+    if (error instanceof RecordError) log.debug({ deviceId, topic, error: error.message }, 'publish not stored: invalid record');
+    else log.error({ err: error, deviceId, topic }, 'publish not stored: the bucket store failed');
+  };
+
+  return function onPublish(client: ClientInfo, message: Message): void | Promise<number> {
+    const who = client.data as ClientIdentity | undefined;
+    const deviceId = who?.deviceId;
+    if (deviceId === undefined || deviceId === null) return; // anonymous clients have no bucket
+    const topic = message.topic;
+    if (topic !== DATA_POST_TOPIC) {
+      const index = actions.indexOf(who!.accountId);
+      if (index === null) return;
+      const device = devices.get(deviceId);
+      if (device === null || !device.active) return;
+      if (index.firstMatch(topic, device, 'insert_bucket') === null) return;
+    } else {
+      const device = devices.get(deviceId);
+      if (device === null || !device.active) return;
+    }
+
+    const stored = ingestor.ingest(deviceId, payloadToRecordInput(message.payload), { metadata: { mqtt_topic: topic } });
+    if (message.qos === 0) {
+      stored.catch((error: unknown) => logFailure(error, deviceId, topic));
+      return;
+    }
+    const v5 = client.protocolVersion === 5;
+    return stored.then(
+      () => ReasonCode.Success,
+      (error: unknown) => {
+        logFailure(error, deviceId, topic);
+        if (error instanceof RecordError) return v5 ? ReasonCode.PayloadFormatInvalid : ReasonCode.Success;
+        return ReasonCode.UnspecifiedError;
+      },
+    );
+  };
+}
+
+/**
+ * The broker hooks of a platform node: tenancy's authentication and authorization, then the data
+ * path. An `onPublish` already present (a later layer) runs first; the data path's outcome decides
+ * the acknowledgement when the first one allows.
+ */
+export function withDataPath(access: BrokerHooks, onPublish: OnPublish): BrokerHooks {
+  const previous = access.onPublish;
+  if (previous === undefined) return { ...access, onPublish };
+  return {
+    ...access,
+    onPublish(client, message) {
+      const first = previous(client, message);
+      if (first instanceof Promise) {
+        return first.then((code) => (code !== undefined && code >= 0x80 ? code : onPublish(client, message)));
+      }
+      if (first !== undefined && first >= 0x80) return first;
+      return onPublish(client, message);
+    },
+  };
+}

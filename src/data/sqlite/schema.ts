@@ -1,0 +1,112 @@
+import type { DataRecord, RecordValue } from '../record.ts';
+
+/**
+ * The `records` table of component 'buckets' (SPEC §3). One row per record, every device in one table.
+ *
+ * - `seq` is the rowid (INTEGER PRIMARY KEY AUTOINCREMENT): insertion order, never reused, so
+ *   `last_insert`/`first_insert` and tie-breaks between equal times are well defined. Being the rowid,
+ *   it is also the tail of every index, so `ORDER BY time, seq` is served by an index on `time`.
+ * - `id` is the public 24-hex id, unique.
+ * - Values keep their JSON type: `value_type` is 'number' | 'string' | 'boolean' | 'null'; numbers
+ *   live in `value_num` (REAL, exact for any JS number), strings in `value_text`, booleans in
+ *   `value_text` as 'true'/'false'.
+ * - `time` and `created_at` are epoch milliseconds; `lat`/`lng` are null when there is no location.
+ *
+ * Indexes: (device, variable, time) for per-variable queries (the common `variable=x` read and
+ * `last_value`), (device, time) for whole-device reads, retention and the cap, (device, grp) for
+ * group filters. Each index costs every insert a b-tree write, so there are no more than these.
+ */
+export const BUCKET_MIGRATIONS = [
+  `CREATE TABLE records (
+     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+     id         TEXT    NOT NULL UNIQUE,
+     device     TEXT    NOT NULL,
+     variable   TEXT    NOT NULL,
+     value_type TEXT    NOT NULL,
+     value_num  REAL,
+     value_text TEXT,
+     unit       TEXT,
+     time       INTEGER NOT NULL,
+     grp        TEXT    NOT NULL,
+     lat        REAL,
+     lng        REAL,
+     metadata   TEXT,
+     created_at INTEGER NOT NULL
+   );
+   CREATE INDEX records_device_variable_time ON records (device, variable, time);
+   CREATE INDEX records_device_time ON records (device, time);
+   CREATE INDEX records_device_grp ON records (device, grp);`,
+] as const;
+
+/** Columns read back into a DataRecord, in this order (plus `seq` where a query pages on it). */
+export const RECORD_COLUMNS = 'id, device, variable, value_type, value_num, value_text, unit, time, grp, lat, lng, metadata, created_at';
+
+export const INSERT_SQL = `INSERT INTO records (${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+export type ValueType = 'number' | 'string' | 'boolean' | 'null';
+
+export interface RecordRow {
+  id: string;
+  device: string;
+  variable: string;
+  value_type: ValueType;
+  value_num: number | null;
+  value_text: string | null;
+  unit: string | null;
+  time: number;
+  grp: string;
+  lat: number | null;
+  lng: number | null;
+  metadata: string | null;
+  created_at: number;
+}
+
+export type InsertParams = [
+  id: string, device: string, variable: string, valueType: ValueType, valueNum: number | null, valueText: string | null,
+  unit: string | null, time: number, grp: string, lat: number | null, lng: number | null, metadata: string | null, createdAt: number,
+];
+
+/** The three value columns for a value. */
+export function valueColumns(value: RecordValue): [ValueType, number | null, string | null] {
+  switch (typeof value) {
+    case 'number': return ['number', value, null];
+    case 'string': return ['string', null, value];
+    case 'boolean': return ['boolean', null, value ? 'true' : 'false'];
+    default: return ['null', null, null];
+  }
+}
+
+export function insertParams(r: DataRecord): InsertParams {
+  const [valueType, valueNum, valueText] = valueColumns(r.value);
+  return [
+    r.id, r.device, r.variable, valueType, valueNum, valueText, r.unit, r.time, r.group,
+    r.location === null ? null : r.location.coordinates[1],
+    r.location === null ? null : r.location.coordinates[0],
+    r.metadata === null ? null : JSON.stringify(r.metadata),
+    r.created_at,
+  ];
+}
+
+export function recordFromRow(row: RecordRow): DataRecord {
+  return {
+    id: row.id,
+    device: row.device,
+    variable: row.variable,
+    value: rowValue(row),
+    unit: row.unit,
+    time: row.time,
+    group: row.grp,
+    location: row.lat === null || row.lng === null ? null : { type: 'Point', coordinates: [row.lng, row.lat] },
+    metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, unknown>),
+    created_at: row.created_at,
+  };
+}
+
+function rowValue(row: RecordRow): RecordValue {
+  switch (row.value_type) {
+    case 'number': return row.value_num;
+    case 'string': return row.value_text;
+    case 'boolean': return row.value_text === 'true';
+    default: return null;
+  }
+}

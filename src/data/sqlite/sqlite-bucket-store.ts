@@ -1,0 +1,226 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { BucketStore, QueryResult } from '../bucket-store.ts';
+import { GroupCommitWriter } from '../group-commit.ts';
+import { DEFAULT_QTY, MAX_QTY, type DataFilter, type DataQuery } from '../query.ts';
+import type { DataRecord } from '../record.ts';
+import { migrate, type Database } from '../../storage/sqlite-database.ts';
+import {
+  NEWEST,
+  OLDEST,
+  aggregateSql,
+  compileFilter,
+  countSql,
+  deleteBeyondCapChunkSql,
+  deleteOlderChunkSql,
+  deleteSql,
+  numericSql,
+  perVariableSql,
+  recordsSql,
+  streamPageSql,
+  type Params,
+} from './query-sql.ts';
+import { BUCKET_MIGRATIONS, INSERT_SQL, insertParams, recordFromRow, valueColumns, type InsertParams, type RecordRow } from './schema.ts';
+
+export interface SqliteBucketStoreOptions {
+  /** Most records in one group-commit transaction; default 20,000 (one transaction of that size takes ~100 ms). */
+  maxBatch?: number;
+  /** Records read per query by `stream`; default 1,000. */
+  pageSize?: number;
+  /** Rows removed per statement by `deleteOlderThan` and `enforceCap`, yielding between; default 10,000. */
+  deleteChunk?: number;
+}
+
+type Statement = BetterSqlite3.Statement<unknown[], unknown>;
+type Patch = Parameters<BucketStore['update']>[2];
+
+/**
+ * Buckets in SQLite (SPEC §3), component 'buckets', table `records` (see schema.ts). The database
+ * belongs to the caller (one file holds every component of a node); `close` finishes pending writes
+ * and stops this store, leaving the database open.
+ *
+ * Writes: `insert` hands records to a GroupCommitWriter whose commit is one transaction running one
+ * prepared INSERT per record; every caller that arrives while a transaction runs joins the next one.
+ * better-sqlite3 is synchronous, so a transaction never interleaves with a read or an update.
+ *
+ * Reads: statements are prepared once per distinct SQL text (query-sql.ts builds text from a filter's
+ * shape, never its values) and kept for the store's life.
+ */
+export class SqliteBucketStore implements BucketStore {
+  readonly #db: Database;
+  readonly #writer: GroupCommitWriter<DataRecord>;
+  readonly #statements = new Map<string, Statement>();
+  readonly #pageSize: number;
+  readonly #deleteChunk: number;
+  #closed = false;
+
+  constructor(db: Database, options: SqliteBucketStoreOptions = {}) {
+    this.#db = db;
+    this.#pageSize = options.pageSize ?? 1_000;
+    this.#deleteChunk = options.deleteChunk ?? 10_000;
+    migrate(db, 'buckets', BUCKET_MIGRATIONS);
+    const insert = db.prepare<InsertParams>(INSERT_SQL);
+    // A failing row (a duplicate id) throws out of the transaction, which rolls it back whole; the
+    // writer then retries each caller alone, so only the caller that brought the row is rejected.
+    const commit = db.transaction((records: DataRecord[]) => {
+      for (let i = 0; i < records.length; i++) insert.run(...insertParams(records[i]!));
+    });
+    this.#writer = new GroupCommitWriter<DataRecord>((records) => commit(records), { maxBatch: options.maxBatch ?? 20_000 });
+  }
+
+  /** Group-commit transactions so far (for metrics and tests). */
+  get batches(): number {
+    return this.#writer.batches;
+  }
+
+  insert(records: DataRecord[]): Promise<void> {
+    return this.#writer.write(records);
+  }
+
+  async query(deviceId: string, query: DataQuery): Promise<QueryResult> {
+    this.#assertOpen();
+    const filter = compileFilter(deviceId, query, query.mode === 'last_value' || query.mode === 'first_value' || query.mode === 'min' || query.mode === 'max');
+    const { where, params } = filter;
+    switch (query.mode) {
+      case 'default': {
+        const order = query.ordination === 'ascending' ? OLDEST : NEWEST;
+        const limit = Number.isFinite(query.qty) ? Math.max(0, Math.min(MAX_QTY, Math.floor(query.qty))) : DEFAULT_QTY;
+        const offset = Number.isFinite(query.skip) ? Math.max(0, Math.floor(query.skip)) : 0;
+        return this.#records(recordsSql(where, order, true), { ...params, limit, offset });
+      }
+      case 'last_value': return this.#records(perVariableSql(filter, NEWEST, null), params);
+      case 'first_value': return this.#records(perVariableSql(filter, OLDEST, null), params);
+      case 'max': return this.#records(perVariableSql(filter, `value_num DESC, ${NEWEST}`, `value_type = 'number'`), params);
+      case 'min': return this.#records(perVariableSql(filter, `value_num ASC, ${NEWEST}`, `value_type = 'number'`), params);
+      case 'last_item': return this.#records(`${recordsSql(where, NEWEST, false)} LIMIT 1`, params);
+      case 'first_item': return this.#records(`${recordsSql(where, OLDEST, false)} LIMIT 1`, params);
+      case 'last_location': return this.#records(`${recordsSql(`${where} AND lat IS NOT NULL`, NEWEST, false)} LIMIT 1`, params);
+      case 'first_location': return this.#records(`${recordsSql(`${where} AND lat IS NOT NULL`, OLDEST, false)} LIMIT 1`, params);
+      case 'last_insert': return this.#records(`${recordsSql(where, 'seq DESC', false)} LIMIT 1`, params);
+      case 'first_insert': return this.#records(`${recordsSql(where, 'seq ASC', false)} LIMIT 1`, params);
+      case 'count': return { kind: 'number', value: this.#statement(countSql(where)).pluck().get(params) as number };
+      case 'avg':
+      case 'sum': {
+        const row = this.#statement(numericSql(where)).get(params) as { avg: number | null; sum: number };
+        // With no numeric values both are 0: the API answers a bare number (SPEC §8).
+        return { kind: 'number', value: query.mode === 'avg' ? (row.avg ?? 0) : row.sum };
+      }
+      case 'aggregate': {
+        const aggregate = query.aggregate;
+        if (aggregate === undefined) throw new Error("query mode 'aggregate' needs aggregate.function and aggregate.intervalMs");
+        const interval = Math.floor(aggregate.intervalMs);
+        if (!(interval > 0)) throw new Error('aggregate.intervalMs must be a positive number of milliseconds');
+        const rows = this.#statement(aggregateSql(where, aggregate.function)).all({ ...params, interval }) as Array<{ variable: string; bucket: number; value: number }>;
+        return { kind: 'aggregate', points: rows.map((r) => ({ variable: r.variable, time: r.bucket, value: r.value })) };
+      }
+      default: {
+        const never: never = query.mode;
+        throw new Error(`unknown query mode ${String(never)}`);
+      }
+    }
+  }
+
+  async update(deviceId: string, filter: DataFilter, patch: Patch): Promise<number> {
+    this.#assertOpen();
+    const { where, params } = compileFilter(deviceId, filter);
+    const sets: string[] = [];
+    const values: Params = {};
+    if (patch.value !== undefined) {
+      sets.push('value_type = @setValueType', 'value_num = @setValueNum', 'value_text = @setValueText');
+      [values.setValueType, values.setValueNum, values.setValueText] = valueColumns(patch.value);
+    }
+    if (patch.unit !== undefined) {
+      sets.push('unit = @setUnit');
+      values.setUnit = patch.unit;
+    }
+    if (patch.time !== undefined) {
+      sets.push('time = @setTime');
+      values.setTime = Math.round(patch.time);
+    }
+    if (patch.group !== undefined) {
+      sets.push('grp = @setGroup');
+      values.setGroup = patch.group;
+    }
+    if (patch.location !== undefined) {
+      sets.push('lat = @setLat', 'lng = @setLng');
+      values.setLat = patch.location === null ? null : patch.location.coordinates[1];
+      values.setLng = patch.location === null ? null : patch.location.coordinates[0];
+    }
+    if (patch.metadata !== undefined) {
+      sets.push('metadata = @setMetadata');
+      values.setMetadata = patch.metadata === null ? null : JSON.stringify(patch.metadata);
+    }
+    if (sets.length === 0) return 0;
+    return this.#statement(`UPDATE records SET ${sets.join(', ')} WHERE ${where}`).run({ ...params, ...values }).changes;
+  }
+
+  async delete(deviceId: string, filter: DataFilter): Promise<number> {
+    this.#assertOpen();
+    const { where, params } = compileFilter(deviceId, filter);
+    return this.#statement(deleteSql(where)).run(params).changes;
+  }
+
+  deleteOlderThan(deviceId: string, before: number): Promise<number> {
+    return this.#deleteInChunks(deleteOlderChunkSql(), { device: deviceId, before });
+  }
+
+  enforceCap(deviceId: string, cap: number): Promise<number> {
+    if (!(cap >= 0)) return Promise.reject(new Error('record cap must be a non-negative number'));
+    return this.#deleteInChunks(deleteBeyondCapChunkSql(), { device: deviceId, cap: Math.floor(cap) });
+  }
+
+  async *stream(deviceId: string, filter: DataFilter): AsyncIterable<DataRecord> {
+    this.#assertOpen();
+    const { where, params } = compileFilter(deviceId, filter);
+    const firstPage = this.#statement(streamPageSql(where, true));
+    const nextPage = this.#statement(streamPageSql(where, false));
+    let rows = firstPage.all({ ...params, page: this.#pageSize }) as Array<RecordRow & { seq: number }>;
+    while (rows.length > 0) {
+      for (const row of rows) yield recordFromRow(row);
+      if (rows.length < this.#pageSize) return;
+      // Each page is its own short read: nothing is held open between pages, so writers and
+      // deletions proceed while a slow consumer exports.
+      const last = rows[rows.length - 1]!;
+      this.#assertOpen();
+      rows = nextPage.all({ ...params, page: this.#pageSize, afterTime: last.time, afterSeq: last.seq }) as typeof rows;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#writer.close();
+    this.#closed = true;
+    this.#statements.clear();
+  }
+
+  #records(sql: string, params: Params): QueryResult {
+    const rows = this.#statement(sql).all(params) as RecordRow[];
+    return { kind: 'records', records: rows.map(recordFromRow) };
+  }
+
+  async #deleteInChunks(sql: string, params: Params): Promise<number> {
+    this.#assertOpen();
+    const statement = this.#statement(sql);
+    let total = 0;
+    for (;;) {
+      const { changes } = statement.run({ ...params, chunk: this.#deleteChunk });
+      total += changes;
+      if (changes < this.#deleteChunk) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+      this.#assertOpen();
+    }
+  }
+
+  /** Prepared once per distinct SQL text; texts come from a bounded set of filter shapes. */
+  #statement(sql: string): Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error('bucket store is closed');
+  }
+}
