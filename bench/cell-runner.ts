@@ -7,7 +7,7 @@
  * (subscriber process) — and for QoS 1 also the last PUBACK — using the machine-wide monotonic clock.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cpuSeconds, machineCpuSeconds, HOST, lastLines, PROJECT_DIR, startBroker, BrokerUnavailable, type BrokerName, type BrokerOptions, type RunningBroker } from './brokers.ts';
+import { cpuSeconds, machineCpuSeconds, HOST, lastLines, PROJECT_DIR, startBroker, type BrokerName, type BrokerOptions, type RunningBroker } from './brokers.ts';
 import { GeneratorProcess } from './generator-process.ts';
 import type { Credentials } from './packets.ts';
 import type { Phase, PublisherSpec, SetupCommand, SubscriberSpec } from './protocol.ts';
@@ -22,11 +22,13 @@ export interface CellOptions {
   /** CPU list the generator processes are pinned to, or null. */
   generatorCpus: string | null;
   /**
-   * See SetupCommand.subscriberNapMs; only a process that hosts subscribers alone naps. 'auto':
-   * 1 ms, or 10 ms with 100 or more subscriber connections (each socket then sees a packet only
-   * every few ms, so a short nap would still cost one read per packet).
+   * See SetupCommand.napMs, for a process that hosts only subscribers. 'auto': 1 ms, or 10 ms with
+   * 100 or more subscriber connections (each socket then sees a packet only every few ms, so a
+   * short nap would still cost one read per packet).
    */
   subscriberNapMs: number | 'auto';
+  /** See SetupCommand.napMs, for a process that hosts only QoS 1 publishers. */
+  publisherNapMs: number;
   /** Whole cell (setup + warm-up + measurement), milliseconds. */
   timeoutMs: number;
   /** After publishing finished, this long without a new delivery means the rest was lost. */
@@ -90,7 +92,7 @@ export async function runCell(name: BrokerName, scenario: Scenario, options: Cel
     broker = await startBroker(name, options.broker);
   } catch (error) {
     result.status = 'n/a';
-    result.note = error instanceof BrokerUnavailable || error instanceof Error ? error.message : String(error);
+    result.note = error instanceof Error ? error.message : String(error);
     return result;
   }
   const deadline = Date.now() + options.timeoutMs;
@@ -115,10 +117,9 @@ export async function runCell(name: BrokerName, scenario: Scenario, options: Cel
     // The generators report a last count as they stop: deliveries that came after the stall verdict.
     const late = sumOf(generators, 'delivered') - deliveredAtVerdict;
     if (result.status === 'lost' && late > 0) result.note = joinNote(result.note, `${late} of the missing arrived later than the ${options.stallMs / 1000} s stall limit`);
-    if (broker.alive) {
-      await sleep(500);
-      if (!broker.alive && result.status !== 'crashed') result.crashedAfterRun = true;
-    }
+    // Give a broker that trips over the disconnects (aedes has) a moment to die where we can see it.
+    if (broker.alive) await sleep(500);
+    if (!broker.alive && result.status !== 'crashed') result.crashedAfterRun = true;
     if (result.crashedAfterRun || result.status === 'crashed') {
       const tail = lastLines(broker.output, 2);
       if (tail !== '') result.note = joinNote(result.note, `broker said: ${tail.slice(0, 300)}`);
@@ -151,14 +152,19 @@ function setupCommand(scenario: Scenario, options: CellOptions, broker: RunningB
   return {
     type: 'setup', host: HOST, port: broker.port, label: `bench${process.pid}g${index}`,
     credentials: options.credentials,
-    // A process that also publishes must not sleep: it would throttle its own publishing.
-    subscriberNapMs: generator.hostsPublishers ? 0 : napFor(scenario, options),
+    napMs: napFor(scenario, options, generator),
     subscribers: generator.hostsSubscribers ? subscriberSpec(scenario) : null,
     publishers: generator.hostsPublishers ? publisherSpec(scenario, options) : null,
   };
 }
 
-export function napFor(scenario: Scenario, options: CellOptions): number {
+/**
+ * A process with both roles never naps: a subscriber's nap would hold back its own publishing. A
+ * QoS 0 publisher receives nothing, so only QoS 1 publishers nap.
+ */
+function napFor(scenario: Scenario, options: CellOptions, generator: GeneratorProcess): number {
+  if (generator.hostsPublishers && generator.hostsSubscribers) return 0;
+  if (generator.hostsPublishers) return scenario.qos === 1 ? options.publisherNapMs : 0;
   if (options.subscriberNapMs !== 'auto') return options.subscriberNapMs;
   return scenario.subscribers >= 100 ? 10 : 1;
 }

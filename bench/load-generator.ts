@@ -157,12 +157,12 @@ class ClientConnection implements FrameSink {
     const ackedBefore = stats.acked;
     this.#walker.feed(chunk);
     if (this.#ackIds.length > 0) this.#writeAcks();
+    if (napMs > 0 && !napScheduled && (stats.delivered !== deliveredBefore || stats.acked !== ackedBefore)) {
+      napScheduled = true;
+      setImmediate(nap);
+    }
     if (stats.delivered !== deliveredBefore) {
       stats.lastDeliveryNs = now();
-      if (napMs > 0 && !napScheduled) {
-        napScheduled = true;
-        setImmediate(nap);
-      }
       if (!stats.deliveryDone && stats.delivered >= stats.expectedDeliveries && stats.active) {
         stats.deliveryDone = true;
         reportProgress();
@@ -245,17 +245,18 @@ function checkPublishDone(): void {
   reportProgress();
 }
 
-// --- Subscriber naps: batch deliveries instead of waking up for each one. ---
+// --- Naps: read packets in batches instead of waking up for each one. ---
 
 let napMs = 0;
 let napScheduled = false;
 const napCell = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * Runs once per event-loop turn in which deliveries arrived, after every ready socket was read:
- * the process sleeps `napMs` so the next turn finds many packets waiting on each socket. A broker
- * that writes one packet per syscall otherwise pays a reader wake-up per message — a cost set by how
- * eager the generator is, not by the broker. Adds at most `napMs` to the last delivery's time.
+ * Runs once per event-loop turn in which deliveries or PUBACKs arrived, after every ready socket was
+ * read: the process sleeps `napMs` so the next turn finds many packets waiting on each socket. A
+ * broker that writes one packet per syscall otherwise pays a reader wake-up per message — a cost set
+ * by how eager the generator is, not by the broker. Adds at most `napMs` to the last delivery's time;
+ * for a QoS 1 publisher it bounds the rate to about window / napMs.
  */
 function nap(): void {
   napScheduled = false;
@@ -327,7 +328,7 @@ async function openMany(count: number, open: (index: number) => Promise<ClientCo
 }
 
 async function setup(command: SetupCommand): Promise<void> {
-  napMs = command.subscriberNapMs;
+  napMs = command.napMs;
   const spec = command.subscribers;
   if (spec !== null) {
     const subscribe = encodeSubscribe(spec.filter, spec.qos, 1);
@@ -337,6 +338,8 @@ async function setup(command: SetupCommand): Promise<void> {
       connection.socket.write(subscribe);
       const granted = await suback;
       if (granted === SUBACK_FAILURE || granted > 2) throw new Error(`${connection.name}: SUBACK refused (0x${granted.toString(16)})`);
+      // A downgraded subscription would quietly turn a QoS 1 row into a QoS 0 one.
+      if (granted !== spec.qos) throw new Error(`${connection.name}: SUBACK granted QoS ${granted}, not ${spec.qos}`);
       return connection;
     }));
   }

@@ -31,8 +31,11 @@ export interface SetupCommand {
   credentials: Credentials;
   subscribers: SubscriberSpec | null;
   publishers: PublisherSpec | null;
-  /** Milliseconds the process sleeps after each event-loop turn that received deliveries (0: never). */
-  subscriberNapMs: number;
+  /**
+   * Milliseconds (fractions allowed) the process sleeps after each event-loop turn in which
+   * deliveries or PUBACKs arrived, so that it reads batches (0: never).
+   */
+  napMs: number;
 }
 
 export interface RunCommand {

@@ -30,6 +30,8 @@ const USAGE = `usage: npm run bench -- [options]
   --nap MS|auto        the subscriber-only generator process sleeps MS after each event-loop
                        turn with deliveries, so it reads batches instead of waking per packet
                        (0 = read eagerly; auto = 1, or 10 with 100+ subscribers) [auto]
+  --pub-nap MS         the same for the QoS 1 publisher process, after turns with PUBACKs; caps
+                       the QoS 1 row near window / MS (500k msg/s at 0.2) [0.2]
   --budget S           no retries of disturbed cells after this many seconds of run time [240]
   --timeout S          seconds per cell, setup and warm-up included [60]
   --stall S            seconds without a delivery, after publishing ended, that count as loss [3]
@@ -54,6 +56,7 @@ const { values } = parseCommandLine({
     timeout: { type: 'string', default: '60' },
     repeat: { type: 'string', default: '1' },
     nap: { type: 'string', default: 'auto' },
+    'pub-nap': { type: 'string', default: '0.2' },
     retries: { type: 'string', default: '2' },
     budget: { type: 'string', default: '240' },
     stall: { type: 'string', default: '3' },
@@ -91,6 +94,12 @@ function integer(name: string, text: string, min: number): number {
   return value;
 }
 
+function milliseconds(name: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0 || value > 1000) usageError(`--${name} must be a number of milliseconds from 0 to 1000`);
+  return value;
+}
+
 function list<T extends string>(name: string, text: string, allowed: readonly T[]): T[] {
   const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const item of items) if (!(allowed as readonly string[]).includes(item)) usageError(`--${name}: unknown "${item}" (known: ${allowed.join(', ')})`);
@@ -122,7 +131,8 @@ const scenarios = buildScenarios({
 const cellOptions: CellOptions = {
   broker: { cpus: pin ? '0' : null, bucketmqArgs: values['bucketmq-arg'], startTimeoutMs: integer('start-timeout', values['start-timeout'], 1) * 1000 },
   layout,
-  subscriberNapMs: values.nap === 'auto' ? 'auto' : integer('nap', values.nap, 0),
+  subscriberNapMs: values.nap === 'auto' ? 'auto' : milliseconds('nap', values.nap),
+  publisherNapMs: milliseconds('pub-nap', values['pub-nap']),
   generatorCpus: pin ? (os.cpus().length === 2 ? '1' : `1-${os.cpus().length - 1}`) : null,
   timeoutMs: integer('timeout', values.timeout, 1) * 1000,
   stallMs: integer('stall', values.stall, 1) * 1000,
@@ -296,7 +306,7 @@ const report = {
     aedes: versionOf(() => (JSON.parse(readFileSync(path.join(PROJECT_DIR, 'node_modules', 'aedes', 'package.json'), 'utf8')) as { version: string }).version),
   },
   settings: {
-    layout, subscriberNapMs: cellOptions.subscriberNapMs, repeat, retries, pin: pin ? { broker: cellOptions.broker.cpus, generator: cellOptions.generatorCpus } : null, payloadBytes: cellOptions.payloadBytes, timeoutMs: cellOptions.timeoutMs, stallMs: cellOptions.stallMs,
+    layout, subscriberNapMs: cellOptions.subscriberNapMs, publisherNapMs: cellOptions.publisherNapMs, repeat, retries, pin: pin ? { broker: cellOptions.broker.cpus, generator: cellOptions.generatorCpus } : null, payloadBytes: cellOptions.payloadBytes, timeoutMs: cellOptions.timeoutMs, stallMs: cellOptions.stallMs,
     mosquittoConfig: MOSQUITTO_SETTINGS, bucketmqArgs: [...BUCKETMQ_DEFAULT_ARGS, ...cellOptions.broker.bucketmqArgs],
   },
   rows: scenarios.map((scenario: Scenario) => ({
