@@ -153,6 +153,8 @@ function setupCommand(scenario: Scenario, options: CellOptions, broker: RunningB
     type: 'setup', host: HOST, port: broker.port, label: `bench${process.pid}g${index}`,
     credentials: options.credentials,
     napMs: napFor(scenario, options, generator),
+    // Publishers: only when PUBACKs trickle (under a tenth of the window per turn).
+    napBelowPackets: generator.hostsPublishers ? Math.max(1, Math.ceil(scenario.window / 10)) : null,
     subscribers: generator.hostsSubscribers ? subscriberSpec(scenario) : null,
     publishers: generator.hostsPublishers ? publisherSpec(scenario, options) : null,
   };

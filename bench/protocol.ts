@@ -36,6 +36,12 @@ export interface SetupCommand {
    * deliveries or PUBACKs arrived, so that it reads batches (0: never).
    */
   napMs: number;
+  /**
+   * Nap only after turns that brought fewer packets than this (null: after every such turn). Lets a
+   * QoS 1 publisher nap when PUBACKs trickle in one per read, but never hold back PUBACKs that
+   * already come in batches, where a nap would only cap the rate.
+   */
+  napBelowPackets: number | null;
 }
 
 export interface RunCommand {

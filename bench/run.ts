@@ -30,8 +30,8 @@ const USAGE = `usage: npm run bench -- [options]
   --nap MS|auto        the subscriber-only generator process sleeps MS after each event-loop
                        turn with deliveries, so it reads batches instead of waking per packet
                        (0 = read eagerly; auto = 1, or 10 with 100+ subscribers) [auto]
-  --pub-nap MS         the same for the QoS 1 publisher process, after turns with PUBACKs; caps
-                       the QoS 1 row near window / MS (500k msg/s at 0.2) [0.2]
+  --pub-nap MS         the same for the QoS 1 publisher process, after turns that brought fewer
+                       PUBACKs than a tenth of the window [0.2]
   --budget S           no retries of disturbed cells after this many seconds of run time [240]
   --timeout S          seconds per cell, setup and warm-up included [60]
   --stall S            seconds without a delivery, after publishing ended, that count as loss [3]

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import mqttPacket from 'mqtt-packet';
 import { FrameReader, type FrameSink } from '../../src/broker/codec/frame-reader.ts';
 import { ReasonCode } from '../../src/broker/reason-codes.ts';
+import { varint } from './wire-bytes.ts';
 
 class Sink implements FrameSink {
   readonly frames: Array<{ frame: Buffer; bodyOffset: number }> = [];
@@ -218,13 +219,3 @@ describe('FrameReader', () => {
   });
 });
 
-function varint(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value % 128;
-    value = Math.floor(value / 128);
-    if (value > 0) byte |= 0x80;
-    out.push(byte);
-  } while (value > 0);
-  return out;
-}

@@ -10,13 +10,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import type { BrokerLimits } from '../../src/broker/broker-options.ts';
 import type { ClientInfo } from '../../src/broker/client-info.ts';
 import type { Message } from '../../src/broker/message.ts';
-import { HOST, MessageCollector, delay, endClient, rawConnect, startBroker, type RawClient, type TestBroker } from './helpers.ts';
+import { HOST, connectCollecting, delay, endClient, rawConnect, startBroker, type RawClient, type TestBroker } from './helpers.ts';
 import { CrashGuard, waitUntil } from './wire-helpers.ts';
+import { varint, str } from './wire-bytes.ts';
 
 /** A real GC between measurements (the flag can be set at run time; `gc` is then read from a fresh context). */
 v8.setFlagsFromString('--expose-gc');
@@ -30,22 +31,6 @@ after(() => {
   guard.uninstall();
   assert.deepEqual(guard.errors, [], 'the process never threw (uncaughtException / unhandledRejection)');
 });
-
-function varint(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value % 128;
-    value = Math.floor(value / 128);
-    if (value > 0) byte |= 0x80;
-    out.push(byte);
-  } while (value > 0);
-  return out;
-}
-
-function str(s: string): number[] {
-  const b = Buffer.from(s);
-  return [b.length >> 8, b.length & 0xff, ...b];
-}
 
 /** A PUBLISH built by hand (`props` = v5 property bytes, or undefined for v3). */
 function rawPublish(opts: { flags?: number; topic: string; packetId?: number; props?: number[]; payload?: Buffer }): Buffer {
@@ -96,29 +81,6 @@ async function closedWith(raw: RawClient, timeoutMs = 2000): Promise<mqttPacket.
   return raw.packets.find((p): p is mqttPacket.IDisconnectPacket => p.cmd === 'disconnect');
 }
 
-/**
- * An MQTT.js client whose message collector is attached before CONNECT goes out, so messages a
- * resumed session sends right after CONNACK are not missed.
- */
-function connectCollecting(port: number, opts: IClientOptions): Promise<{ client: MqttClient; collector: MessageCollector; connack: IConnackPacket }> {
-  return new Promise((resolve, reject) => {
-    const client = mqtt.connect({ host: HOST, port, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-    const collector = new MessageCollector(client);
-    const timer = setTimeout(() => {
-      client.end(true);
-      reject(new Error('connect timed out'));
-    }, 5000);
-    client.once('connect', (connack) => {
-      clearTimeout(timer);
-      resolve({ client, collector, connack });
-    });
-    client.once('error', (err) => {
-      clearTimeout(timer);
-      client.end(true);
-      reject(err);
-    });
-  });
-}
 
 interface ErrorEvent {
   client: ClientInfo | null;
@@ -240,7 +202,7 @@ describe('maximum packet size (checked from the fixed header)', () => {
     pub.send(atLimit);
     const puback = (await pub.next('puback')) as mqttPacket.IPubackPacket;
     assert.equal(puback.messageId, 1);
-    const [m] = await sub.collector.waitFor(1, 5000);
+    const [m] = await sub.messages.waitFor(1, 5000);
     assert.equal(m!.payload.length, payloadAt);
     assert.equal(m!.topic, 'max/a');
 
@@ -250,9 +212,9 @@ describe('maximum packet size (checked from the fixed header)', () => {
     await pub.waitForClose(2000);
     assert.equal(pub.packets.filter((p) => p.cmd === 'puback').length, 1, 'the oversized publish was not acknowledged');
     await delay(100);
-    assert.equal(sub.collector.messages.length, 1, 'the oversized publish was not delivered');
+    assert.equal(sub.messages.messages.length, 1, 'the oversized publish was not delivered');
     assert.ok(sub.client.connected, 'the subscriber is unaffected');
-    sub.collector.stop();
+    sub.messages.stop();
     await endClient(sub.client);
   });
 });
@@ -338,7 +300,7 @@ describe('garbage and protocol violations close only the offending client', () =
       }),
     );
     await stream;
-    const got = await sub.collector.waitFor(TOTAL, 10_000).catch(() => sub.collector.messages);
+    const got = await sub.messages.waitFor(TOTAL, 10_000).catch(() => sub.messages.messages);
 
     for (const { attack, raw, disconnect, closeError } of outcomes) {
       assert.equal(closeError, null, `${attack.name}: the server closed the connection`);
@@ -363,9 +325,9 @@ describe('garbage and protocol violations close only the offending client', () =
     assert.equal(got.length, TOTAL, `the subscriber received every message (${got.length}/${TOTAL})`);
     assert.deepEqual(got.map((m) => m.payload.toString()), [...Array(TOTAL).keys()].map(String), 'in order, none lost or duplicated');
     await delay(100);
-    assert.equal(sub.collector.messages.length, TOTAL, 'nothing extra (no attacker publish got through)');
+    assert.equal(sub.messages.messages.length, TOTAL, 'nothing extra (no attacker publish got through)');
     assert.ok(sub.client.connected && pub.connected, 'the good clients are still connected');
-    sub.collector.stop();
+    sub.messages.stop();
     await endClient(pub);
     await endClient(sub.client);
   });
@@ -378,10 +340,10 @@ describe('garbage and protocol violations close only the offending client', () =
     await bad.waitForClose(2000);
     const good = await rawV4(tb.port, 'after-good');
     good.send(rawPublish({ topic: 'after/ok', payload: Buffer.from('fine') }));
-    const [m] = await sub.collector.waitFor(1);
+    const [m] = await sub.messages.waitFor(1);
     assert.equal(m!.payload.toString(), 'fine');
     good.disconnect();
-    sub.collector.stop();
+    sub.messages.stop();
     await endClient(sub.client);
   });
 });
@@ -410,8 +372,8 @@ describe('PUBLISH field errors (v5)', () => {
       assert.ok(errors.some((e) => e.remoteAddress === addressOf(raw) && codes.includes(e.reasonCode)), `${name}: client.error`);
     }
     await delay(100);
-    assert.deepEqual(sub.collector.messages.map((m) => m.topic), [], 'none of them was routed');
-    sub.collector.stop();
+    assert.deepEqual(sub.messages.messages.map((m) => m.topic), [], 'none of them was routed');
+    sub.messages.stop();
     await endClient(sub.client);
     await tb.close();
   });
@@ -489,7 +451,7 @@ describe('caps', () => {
         : { clientId, protocolVersion: 4, clean: false };
       const first = await connectCollecting(tb.port, { ...sessionOpts, clean: version === 5 ? true : false });
       await first.client.subscribeAsync(`queued/${version}`, { qos: 1 });
-      first.collector.stop();
+      first.messages.stop();
       await endClient(first.client, false);
 
       const droppedBefore = tb.broker.counters.dropped;
@@ -499,15 +461,15 @@ describe('caps', () => {
 
       const again = await connectCollecting(tb.port, sessionOpts);
       assert.equal(again.connack.sessionPresent, true);
-      const got = await again.collector.waitFor(5);
+      const got = await again.messages.waitFor(5);
       assert.deepEqual(got.map((m) => m.payload.toString()), ['m0', 'm1', 'm2', 'm3', 'm4'], 'the first five (the cap), in order');
       await delay(300);
-      assert.equal(again.collector.messages.length, 5, 'no more than the cap');
+      assert.equal(again.messages.messages.length, 5, 'no more than the cap');
       assert.equal(tb.broker.counters.dropped - droppedBefore, 3, 'counters.dropped counts the other three');
       const events = dropped.slice(eventsBefore);
       assert.deepEqual(events.map((e) => [e.clientId, e.message.payload.toString()]), [[clientId, 'm5'], [clientId, 'm6'], [clientId, 'm7']]);
       assert.ok(events.every((e) => /queue full/.test(e.reason)), events.map((e) => e.reason).join('; '));
-      again.collector.stop();
+      again.messages.stop();
       // Clean up the persistent session.
       await endClient(again.client, false);
       const cleaner = await connectCollecting(tb.port, { clientId, protocolVersion: version, clean: true });
@@ -520,7 +482,7 @@ describe('caps', () => {
     const sessionOpts: IClientOptions = { clientId, protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 3600 } };
     const first = await connectCollecting(tb.port, { ...sessionOpts, clean: true });
     await first.client.subscribeAsync('mixed/t', { qos: 1 });
-    first.collector.stop();
+    first.messages.stop();
     await endClient(first.client, false);
 
     const droppedBefore = tb.broker.counters.dropped;
@@ -530,14 +492,14 @@ describe('caps', () => {
 
     const again = await connectCollecting(tb.port, sessionOpts);
     assert.equal(again.connack.sessionPresent, true);
-    const got = await again.collector.waitFor(5);
+    const got = await again.messages.waitFor(5);
     // Queue of 5 filled by m0..m4; m5 pushes out m0 (oldest QoS 0), m6 pushes out m2, m7 finds no QoS 0 and is dropped.
     assert.deepEqual(got.map((m) => m.payload.toString()), ['m1q1', 'm3q1', 'm4q1', 'm5q1', 'm6q1']);
     await delay(300);
-    assert.equal(again.collector.messages.length, 5);
+    assert.equal(again.messages.messages.length, 5);
     assert.equal(tb.broker.counters.dropped - droppedBefore, 3);
     assert.deepEqual(dropped.slice(eventsBefore).map((e) => e.message.payload.toString()), ['m0q0', 'm2q0', 'm7q1']);
-    again.collector.stop();
+    again.messages.stop();
     await endClient(again.client, false);
     const cleaner = await connectCollecting(tb.port, { clientId, protocolVersion: 5, clean: true });
     await endClient(cleaner.client, false);
@@ -620,7 +582,7 @@ describe('caps', () => {
     const pub = await rawV5(tb.port, 'topic-limits-ok');
     pub.send(rawPublish({ topic: ok32, props: [] }));
     pub.send(rawPublish({ topic: 'a/b/c/d', props: [] }));
-    const got = await sub.collector.waitFor(2);
+    const got = await sub.messages.waitFor(2);
     assert.deepEqual(got.map((m) => m.topic).sort(), ['a/b/c/d', ok32].sort());
     pub.disconnect();
 
@@ -638,9 +600,9 @@ describe('caps', () => {
       await v3.waitForClose(2000);
     }
     await delay(100);
-    assert.equal(sub.collector.messages.length, 2, 'no over-limit topic was delivered');
+    assert.equal(sub.messages.messages.length, 2, 'no over-limit topic was delivered');
     assert.ok(errors.some((e) => e.reasonCode === 0x90 && e.client?.clientId === 'topic-limits-v3-33 bytes'), 'the v3 refusal is reported as client.error 0x90');
-    sub.collector.stop();
+    sub.messages.stop();
     await endClient(sub.client);
   });
 });

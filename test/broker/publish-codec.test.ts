@@ -10,6 +10,7 @@ import { decodePublish, encodePublish, packetIdOffset, type PublishEncoding } fr
 import { ProtocolViolation } from '../../src/broker/errors.ts';
 import type { MessageProperties } from '../../src/broker/message.ts';
 import { ReasonCode } from '../../src/broker/reason-codes.ts';
+import { varint, str } from './wire-bytes.ts';
 
 function encoding(overrides: Partial<PublishEncoding>): PublishEncoding {
   return {
@@ -50,22 +51,6 @@ function parseWithMqttPacket(frame: Buffer, protocolVersion: 4 | 5): IPublishPac
   assert.equal(packets.length, 1);
   assert.equal(packets[0]!.cmd, 'publish');
   return packets[0] as IPublishPacket;
-}
-
-function varint(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value % 128;
-    value = Math.floor(value / 128);
-    if (value > 0) byte |= 0x80;
-    out.push(byte);
-  } while (value > 0);
-  return out;
-}
-
-function str(s: string): number[] {
-  const b = Buffer.from(s);
-  return [b.length >> 8, b.length & 0xff, ...b];
 }
 
 /** Builds a v5 PUBLISH by hand: `props` are the raw property bytes (without their length). */

@@ -16,9 +16,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions } from 'mqtt';
 import type mqttPacket from 'mqtt-packet';
-import { HOST, MessageCollector, delay, endClient, rawConnect, type ReceivedMessage } from './helpers.ts';
+import { HOST, connectCollecting, delay, endClient, rawConnect, type ReceivedMessage } from './helpers.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const running = new Set<ServerProcess>();
@@ -102,26 +102,6 @@ function startServer(dataDir: string, timeoutMs = 15_000): Promise<ServerProcess
   });
 }
 
-/** Connects with the collector attached before CONNECT, so a resumed session's first messages are kept. */
-function connectCollecting(port: number, opts: IClientOptions): Promise<{ client: MqttClient; collector: MessageCollector; connack: IConnackPacket }> {
-  return new Promise((resolve, reject) => {
-    const client = mqtt.connect({ host: HOST, port, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-    const collector = new MessageCollector(client);
-    const timer = setTimeout(() => {
-      client.end(true);
-      reject(new Error('connect timed out'));
-    }, 6000);
-    client.once('connect', (connack) => {
-      clearTimeout(timer);
-      resolve({ client, collector, connack });
-    });
-    client.once('error', (err) => {
-      clearTimeout(timer);
-      client.end(true);
-      reject(err);
-    });
-  });
-}
 
 const V3_SESSION: IClientOptions = { clientId: 'restart-sub-v3', protocolVersion: 4, clean: false };
 const V5_SESSION: IClientOptions = { clientId: 'restart-sub-v5', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 3600 } };
@@ -134,7 +114,7 @@ async function createSessions(port: number): Promise<void> {
     const c = await connectCollecting(port, opts);
     const granted = await c.client.subscribeAsync('restart/q', { qos: 1 });
     assert.equal(granted[0]!.qos, 1);
-    c.collector.stop();
+    c.messages.stop();
     await endClient(c.client, false);
   }
 }
@@ -174,16 +154,16 @@ async function checkSession(port: number, opts: IClientOptions, label: string): 
   const c = await connectCollecting(port, opts);
   try {
     assert.equal(c.connack.sessionPresent, true, `${label}: session present after the restart`);
-    const got = await c.collector.waitFor(N, 8000).catch((err: Error) => {
-      throw new Error(`${label}: ${err.message}: ${c.collector.messages.map((m) => m.payload.toString()).join(',')}`);
+    const got = await c.messages.waitFor(N, 8000).catch((err: Error) => {
+      throw new Error(`${label}: ${err.message}: ${c.messages.messages.map((m) => m.payload.toString()).join(',')}`);
     });
     assert.deepEqual(got.map((m) => m.payload.toString()), [...Array(N).keys()].map((i) => `m${i}`), `${label}: all ${N} queued messages, in order`);
     assert.ok(got.every((m) => m.packet.qos === 1), `${label}: delivered at QoS 1`);
     await delay(200);
-    assert.equal(c.collector.messages.length, N, `${label}: no duplicates`);
+    assert.equal(c.messages.messages.length, N, `${label}: no duplicates`);
     return got;
   } finally {
-    c.collector.stop();
+    c.messages.stop();
     await endClient(c.client, false);
   }
 }
@@ -193,16 +173,16 @@ async function checkRetained(port: number): Promise<void> {
   try {
     await c.client.subscribeAsync('restart/retained/#', { qos: 1 });
     const expected = expectedRetained();
-    const got = await c.collector.waitFor(expected.length, 5000);
+    const got = await c.messages.waitFor(expected.length, 5000);
     assert.deepEqual(got.map((m) => [m.topic, m.payload.toString()]).sort(([a], [b]) => a!.localeCompare(b!)), expected, 'every retained message, newest value, the cleared one absent');
     assert.ok(got.every((m) => m.packet.retain), 'sent with the retain flag');
     const v5 = got.find((m) => m.topic === 'restart/retained/v5')!;
     assert.equal(v5.packet.properties?.contentType, 'application/x-test', 'retained properties survive');
     assert.deepEqual({ ...v5.packet.properties?.userProperties }, { k: 'v' });
     await delay(150);
-    assert.equal(c.collector.messages.length, expected.length, 'nothing else retained');
+    assert.equal(c.messages.messages.length, expected.length, 'nothing else retained');
   } finally {
-    c.collector.stop();
+    c.messages.stop();
     await endClient(c.client, false);
   }
 }
@@ -231,8 +211,8 @@ describe('broker process restart', { timeout: 60_000 }, () => {
       const again = await connectCollecting(second.port, V5_SESSION);
       assert.equal(again.connack.sessionPresent, true);
       await delay(300);
-      assert.equal(again.collector.messages.length, 0, 'acknowledged messages are not redelivered');
-      again.collector.stop();
+      assert.equal(again.messages.messages.length, 0, 'acknowledged messages are not redelivered');
+      again.messages.stop();
       await endClient(again.client, false);
     } finally {
       const s = await second.stop('SIGTERM');

@@ -6,7 +6,7 @@
  * Needs BUCKETMQ_TEST_PG_URL (see test/data/postgres-helpers.ts): skipped without it locally, failing
  * without it in CI.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DataQuery } from '../../src/data/query.ts';
 import type { DataRecord } from '../../src/data/record.ts';
@@ -23,7 +23,6 @@ if (skip === false) {
   describe('BucketStore contract: postgres', { skip }, () => {});
 }
 const T0 = Date.UTC(2024, 0, 1);
-const HOUR = 3_600_000;
 
 function record(fields: Partial<DataRecord> & Pick<DataRecord, 'variable'>): DataRecord {
   return { id: generateRecordId(), device: 'dev1', value: null, unit: null, time: T0, group: 'g', location: null, metadata: null, created_at: T0, ...fields };
@@ -39,11 +38,6 @@ async function records(store: PostgresBucketStore, deviceId: string, query: Data
   return result.kind === 'records' ? result.records : [];
 }
 
-async function number(store: PostgresBucketStore, deviceId: string, query: DataQuery): Promise<number> {
-  const result = await store.query(deviceId, query);
-  assert.equal(result.kind, 'number');
-  return result.kind === 'number' ? result.value : NaN;
-}
 
 describe('PostgresBucketStore: schema and durability', { skip }, () => {
   test('start-up creates the schema once and records its version; reopening is a no-op', async () => {

@@ -26,7 +26,6 @@ import {
   watchEnd,
   type EndWatch,
   type TenancyBroker,
-  type TestDevice,
 } from './helpers.ts';
 
 const ADMINISTRATIVE_ACTION = 0x98;
