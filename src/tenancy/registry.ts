@@ -61,6 +61,8 @@ export interface ListOptions {
   amount?: number;
 }
 
+const TOUCH_INTERVAL_MS = 60_000;
+
 /** Default record cap of a mutable device (SPEC §1: mutable devices keep a capped count). */
 export const DEFAULT_RECORD_CAP = 50_000;
 
@@ -107,6 +109,8 @@ interface DeviceTokenRow extends TokenRow {
 export class Registry extends EventEmitter<RegistryEvents> {
   readonly #db: Database;
   readonly #now: () => number;
+  /** When each token's last_authorization was last written. */
+  readonly #lastTouch = new Map<string, number>();
   /** Connected MQTT sessions per device on this node (live state, not stored). */
   readonly #connections = new Map<string, number>();
   readonly #stmt;
@@ -403,6 +407,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   deleteDeviceToken(accountId: string, deviceId: string, tokenId: string): void {
     if (this.#stmt.device.get(deviceId, accountId) === undefined) throw notFound(`device ${deviceId}`);
     if (this.#stmt.deleteDeviceToken.run(tokenId, deviceId).changes === 0) throw notFound(`token ${tokenId}`);
+    this.#lastTouch.delete(tokenId);
     this.#revoked({ kind: 'token-deleted', tokenIds: [tokenId] });
   }
 
@@ -418,7 +423,13 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (row.active !== 1) return null;
     const now = this.#now();
     if (row.expire_at !== null && row.expire_at <= now) return null;
-    this.#stmt.touchDeviceToken.run(new Date(now).toISOString(), row.id);
+    // last_authorization is informational: writing it on every HTTP request would make each request
+    // a write transaction, so it is refreshed at most once a minute per token.
+    const touched = this.#lastTouch.get(row.id) ?? 0;
+    if (now - touched >= TOUCH_INTERVAL_MS) {
+      this.#lastTouch.set(row.id, now);
+      this.#stmt.touchDeviceToken.run(new Date(now).toISOString(), row.id);
+    }
     return { accountId: row.account_id, deviceId: row.device_id, tokenId: row.id, permission: row.permission as Permission, expiresAt: row.expire_at };
   }
 
