@@ -249,6 +249,16 @@ export function machineCpuSeconds(): { busy: number; total: number } | null {
   }
 }
 
+/** The line of a broker's output that best says why it died: the last error-looking line, else the last lines. */
+export function crashReason(text: string): string {
+  const lines = text.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i] as string;
+    if (/error|exception|fatal|abort|overflow|segmentation|killed/i.test(line)) return line;
+  }
+  return lines.slice(-2).join(' | ');
+}
+
 export function lastLines(text: string, count: number): string {
   return text.trim().split('\n').slice(-count).join(' | ');
 }

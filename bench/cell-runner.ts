@@ -7,7 +7,7 @@
  * (subscriber process) — and for QoS 1 also the last PUBACK — using the machine-wide monotonic clock.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cpuSeconds, machineCpuSeconds, HOST, lastLines, PROJECT_DIR, startBroker, type BrokerName, type BrokerOptions, type RunningBroker } from './brokers.ts';
+import { cpuSeconds, crashReason, machineCpuSeconds, HOST, PROJECT_DIR, startBroker, type BrokerName, type BrokerOptions, type RunningBroker } from './brokers.ts';
 import { GeneratorProcess } from './generator-process.ts';
 import type { Credentials } from './packets.ts';
 import type { Phase, PublisherSpec, SetupCommand, SubscriberSpec } from './protocol.ts';
@@ -121,8 +121,8 @@ export async function runCell(name: BrokerName, scenario: Scenario, options: Cel
     if (broker.alive) await sleep(500);
     if (!broker.alive && result.status !== 'crashed') result.crashedAfterRun = true;
     if (result.crashedAfterRun || result.status === 'crashed') {
-      const tail = lastLines(broker.output, 2);
-      if (tail !== '') result.note = joinNote(result.note, `broker said: ${tail.slice(0, 300)}`);
+      const reason = crashReason(broker.output);
+      if (reason !== '') result.note = joinNote(result.note, `broker said: ${reason.slice(0, 300)}`);
     }
     await broker.stop();
   }
