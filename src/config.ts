@@ -28,6 +28,8 @@ export interface Config {
   httpPort: number;
   /** Directory holding bucketmq.db; created when missing. */
   dataDir: string;
+  /** PostgreSQL connection URL for buckets; undefined = buckets in the SQLite file. */
+  postgresUrl: string | undefined;
   logLevel: LogLevel;
   logFormat: LogFormat;
   limits: BrokerLimits;
@@ -51,6 +53,7 @@ export interface Settings {
   tlsKey: string | undefined;
   httpPort: number;
   dataDir: string;
+  postgresUrl: string | undefined;
   logLevel: LogLevel;
   logFormat: LogFormat;
   allowAnonymous: boolean;
@@ -170,6 +173,14 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     default: './data',
     isPath: true,
     parse: text('a directory path'),
+  },
+  postgresUrl: {
+    group: 'Storage',
+    arg: '<url>',
+    description: 'keep buckets in PostgreSQL (postgres://user:password@host:port/db) instead of the SQLite file',
+    default: undefined,
+    defaultText: 'none',
+    parse: optionalText('a postgres:// URL'),
   },
   logLevel: {
     group: 'Logging',
@@ -427,6 +438,7 @@ function toConfig(s: Settings, fileOnly: { acl: AclRule[]; plans: Plan[] }): Con
     tlsKey: s.tlsKey,
     httpPort: s.httpPort,
     dataDir: s.dataDir,
+    postgresUrl: s.postgresUrl,
     logLevel: s.logLevel,
     logFormat: s.logFormat,
     allowAnonymous: s.allowAnonymous,

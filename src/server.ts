@@ -22,6 +22,7 @@ import type { BucketStore } from './data/bucket-store.ts';
 import { DeviceCache } from './data/device-cache.ts';
 import { Ingestor } from './data/ingest.ts';
 import { RetentionJob } from './data/retention-job.ts';
+import { PostgresBucketStore } from './data/postgres/postgres-bucket-store.ts';
 import { SqliteBucketStore } from './data/sqlite/sqlite-bucket-store.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openDatabase, type Database } from './storage/sqlite-database.ts';
@@ -110,7 +111,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ? (registry.accountByName(config.anonymousAccount) ?? registry.createAccount({ name: config.anonymousAccount, plan: config.defaultPlan }).account).id
       : null;
     const actions = new ActionStore(db, registry);
-    const store = options.bucketStore?.(db) ?? new SqliteBucketStore(db);
+    const store = options.bucketStore?.(db) ?? (config.postgresUrl !== undefined ? await openPostgres(config.postgresUrl) : new SqliteBucketStore(db));
     undo.push(() => store.close());
     const ingestor = new Ingestor(store);
     trackLastInput(ingestor, registry);
@@ -205,6 +206,15 @@ function trackLastInput(ingestor: Ingestor, registry: Registry): void {
     written.set(deviceId, now);
     registry.recordInput(deviceId);
   });
+}
+
+async function openPostgres(url: string): Promise<BucketStore> {
+  try {
+    return await PostgresBucketStore.open({ connectionString: url });
+  } catch (error) {
+    // The URL may hold a password: name the setting, not the value.
+    throw new StartupError(`${flagName('postgresUrl')}: cannot open the PostgreSQL bucket store: ${messageOf(error)}`);
+  }
 }
 
 async function listen(
