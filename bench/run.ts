@@ -44,7 +44,9 @@ const USAGE = `usage: npm run bench -- [options]
   --bucketmq-arg=ARG   extra argument for src/server.ts (repeatable; use = for values
                        starting with a dash: --bucketmq-arg=--max-queued=100000)
   --username U --password P   credentials every client sends (brokers that need them)
-  --json FILE          results file [bench/results.json]`;
+  --json FILE          results file [bench/results.json]
+  --ingest SECONDS     then the ingest rows (bench/ingest.ts: records/s durably stored, MQTT and
+                       HTTP, SQLite and PostgreSQL), SECONDS per row; 0 skips them [5]`;
 
 const { values } = parseCommandLine({
   options: {
@@ -70,6 +72,7 @@ const { values } = parseCommandLine({
     username: { type: 'string' },
     password: { type: 'string' },
     json: { type: 'string', default: path.join(PROJECT_DIR, 'bench', 'results.json') },
+    ingest: { type: 'string', default: '5' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -325,3 +328,11 @@ const report = {
 };
 writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
 console.log(`Wrote ${path.relative(process.cwd(), values.json) || values.json}`);
+
+// The ingest rows (issue 5) run after the broker table, in their own process.
+const ingestSeconds = Number(values.ingest);
+if (ingestSeconds > 0) {
+  console.log('\nIngest: records per second durably stored (bench/ingest.ts)');
+  const ingest = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_DIR, 'bench', 'ingest.ts'), '--seconds', String(ingestSeconds)], { stdio: 'inherit', cwd: PROJECT_DIR });
+  if (ingest.status !== 0) process.exitCode = ingest.status ?? 1;
+}
