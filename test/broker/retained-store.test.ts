@@ -1,33 +1,15 @@
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Message } from '../../src/broker/message.ts';
 import { MemoryRetainedStore } from '../../src/broker/retained/memory-retained-store.ts';
 import { SqliteRetainedStore } from '../../src/broker/retained/sqlite-retained-store.ts';
-import { openDatabase, type Database } from '../../src/storage/sqlite-database.ts';
+import type { Database } from '../../src/storage/sqlite-database.ts';
+import { tempDatabases } from '../storage/temp-database.ts';
 import { runRetainedStoreContract } from './retained-store.contract.ts';
 
-const tempDirs: string[] = [];
-const databases: Database[] = [];
-
-after(async () => {
-  for (const db of databases) if (db.open) db.close();
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-async function tempDatabaseFile(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'bucketmq-retained-'));
-  tempDirs.push(dir);
-  return join(dir, 'data', 'bucketmq.db');
-}
-
-function open(file: string): Database {
-  const db = openDatabase(file);
-  databases.push(db);
-  return db;
-}
+const databases = tempDatabases('bucketmq-retained-');
+const tempDatabaseFile = (): Promise<string> => databases.file();
+const open = (file: string): Database => databases.open(file);
 
 runRetainedStoreContract('memory', async () => {
   const store = new MemoryRetainedStore();

@@ -1,34 +1,16 @@
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { MemorySessionStore } from '../../src/broker/session/memory-session-store.ts';
 import { SqliteSessionStore } from '../../src/broker/session/sqlite-session-store.ts';
 import type { StoredOutbound } from '../../src/broker/session/session-store.ts';
-import { openDatabase, type Database } from '../../src/storage/sqlite-database.ts';
+import type { Database } from '../../src/storage/sqlite-database.ts';
+import { tempDatabases } from '../storage/temp-database.ts';
 import { runSessionStoreContract } from './session-store.contract.ts';
 
-const tempDirs: string[] = [];
-const databases: Database[] = [];
-
-after(async () => {
-  for (const db of databases) if (db.open) db.close();
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-/** A database file in a fresh temp dir; the nested directory checks that openDatabase creates it. */
-async function tempDatabaseFile(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'bucketmq-sessions-'));
-  tempDirs.push(dir);
-  return join(dir, 'data', 'bucketmq.db');
-}
-
-function open(file: string): Database {
-  const db = openDatabase(file);
-  databases.push(db);
-  return db;
-}
+// The nested data/ directory of each file checks that openDatabase creates it.
+const databases = tempDatabases('bucketmq-sessions-');
+const tempDatabaseFile = (): Promise<string> => databases.file();
+const open = (file: string): Database => databases.open(file);
 
 runSessionStoreContract('memory', async () => {
   const store = new MemorySessionStore();

@@ -1,34 +1,16 @@
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Ingestor } from '../../src/data/ingest.ts';
 import type { DataQuery } from '../../src/data/query.ts';
 import { SqliteBucketStore } from '../../src/data/sqlite/sqlite-bucket-store.ts';
 import { RecordError, validateRecords } from '../../src/data/validate-record.ts';
-import { openDatabase, type Database } from '../../src/storage/sqlite-database.ts';
+import type { Database } from '../../src/storage/sqlite-database.ts';
+import { tempDatabases } from '../storage/temp-database.ts';
 import { runBucketStoreContract } from './bucket-store.contract.ts';
 
-const tempDirs: string[] = [];
-const databases: Database[] = [];
-
-after(async () => {
-  for (const db of databases) if (db.open) db.close();
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-async function tempDatabaseFile(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'bucketmq-buckets-'));
-  tempDirs.push(dir);
-  return join(dir, 'data', 'bucketmq.db');
-}
-
-function open(file: string): Database {
-  const db = openDatabase(file);
-  databases.push(db);
-  return db;
-}
+const databases = tempDatabases('bucketmq-buckets-');
+const tempDatabaseFile = (): Promise<string> => databases.file();
+const open = (file: string): Database => databases.open(file);
 
 const count: DataQuery = { mode: 'count', qty: 15, skip: 0, ordination: 'descending' };
 const all: DataQuery = { mode: 'default', qty: 10_000, skip: 0, ordination: 'ascending' };
