@@ -411,12 +411,12 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
    * Disconnects every connected client the predicate selects (v5: DISCONNECT with the reason code
    * and string). Used by the platform for revocation; returns how many were cut.
    */
-  disconnectClients(select: (client: ClientInfo) => boolean, reasonCode: number, reasonString?: string): number {
+  disconnectClients(select: (client: ClientInfo) => boolean, reasonCode: number, reasonString?: string, cause: DisconnectCause = 'administrative'): number {
     let n = 0;
     // Iterating a Set while kick() deletes from it is safe: deleted entries are simply skipped.
     for (const channel of this.#channels) {
       if (channel.client === null || channel.state !== ChannelState.Connected || !select(channel.client)) continue;
-      channel.kick(reasonCode, 'administrative', reasonString);
+      channel.kick(reasonCode, cause, reasonString);
       n++;
     }
     return n;

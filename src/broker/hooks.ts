@@ -48,7 +48,9 @@ export type DisconnectCause =
   | 'protocol-error'
   | 'packet-too-large'
   | 'not-authorized'
-  | 'administrative' // kicked by the platform (revocation, rate limit, ...)
+  | 'administrative' // kicked by the platform
+  | 'revoked' // its credentials were revoked or expired
+  | 'rate-limit'
   | 'server-shutdown';
 
 export interface BrokerEvents {

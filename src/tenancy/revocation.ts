@@ -42,12 +42,12 @@ export class Revoker {
     switch (revocation.kind) {
       case 'token-deleted': {
         const ids = new Set(revocation.tokenIds);
-        return this.#broker.disconnectClients((c) => ids.has(identityOf(c)?.tokenId ?? ''), ReasonCode.AdministrativeAction, 'token revoked');
+        return this.#broker.disconnectClients((c) => ids.has(identityOf(c)?.tokenId ?? ''), ReasonCode.AdministrativeAction, 'token revoked', 'revoked');
       }
       case 'device-deleted':
-        return this.#broker.disconnectClients((c) => identityOf(c)?.deviceId === revocation.deviceId, ReasonCode.AdministrativeAction, 'device deleted');
+        return this.#broker.disconnectClients((c) => identityOf(c)?.deviceId === revocation.deviceId, ReasonCode.AdministrativeAction, 'device deleted', 'revoked');
       case 'device-deactivated':
-        return this.#broker.disconnectClients((c) => identityOf(c)?.deviceId === revocation.deviceId, ReasonCode.AdministrativeAction, 'device deactivated');
+        return this.#broker.disconnectClients((c) => identityOf(c)?.deviceId === revocation.deviceId, ReasonCode.AdministrativeAction, 'device deactivated', 'revoked');
     }
   }
 
@@ -60,14 +60,14 @@ export class Revoker {
     this.#broker.disconnectClients((c) => {
       const at = identityOf(c)?.expiresAt;
       return at !== null && at !== undefined && at <= now;
-    }, ReasonCode.AdministrativeAction, 'token expired');
+    }, ReasonCode.AdministrativeAction, 'token expired', 'revoked');
     const revocations = this.#registry.revocationCounter();
     if (revocations === this.#revocations) return;
     this.#revocations = revocations;
     this.#broker.disconnectClients((c) => {
       const tokenId = identityOf(c)?.tokenId;
       return tokenId !== null && tokenId !== undefined && !this.#registry.tokenStillValid(tokenId);
-    }, ReasonCode.AdministrativeAction, 'token or device revoked');
+    }, ReasonCode.AdministrativeAction, 'token or device revoked', 'revoked');
   }
 
   stop(): void {
