@@ -56,7 +56,7 @@ describe('SqliteBucketStore', () => {
     const file = await tempDatabaseFile();
     const store = new SqliteBucketStore(open(file));
     const observer = open(file);
-    const rows = observer.prepare<[string], number>('SELECT count(*) FROM records WHERE device = ?').pluck();
+    const rows = observer.prepare<[string], number>('SELECT count(*) FROM records r JOIN bucket_devices d ON d.key = r.device WHERE d.device = ?').pluck();
     const pending = store.insert(validateRecords([{ variable: 'x', value: 1 }, { variable: 'y', value: 2 }], { deviceId: 'dev-2', now: Date.now() }));
     assert.equal(rows.get('dev-2'), 0, 'nothing is written synchronously');
     await pending;

@@ -30,8 +30,8 @@ export interface CompiledFilter {
  * Compiles a filter into a WHERE clause over bare column names. Empty lists count as absent.
  * `omitVariables` leaves the variables condition out (per-variable queries apply it themselves).
  */
-export function compileFilter(deviceId: string, filter: DataFilter, omitVariables = false): CompiledFilter {
-  const params: Params = { device: deviceId };
+export function compileFilter(deviceKey: number, filter: DataFilter, omitVariables = false): CompiledFilter {
+  const params: Params = { device: deviceKey };
   const conditions = ['device = @device'];
   const variables = filter.variables ?? [];
   if (variables.length > 0) {

@@ -14,15 +14,24 @@ import type { DataRecord, RecordValue } from '../record.ts';
  *   `value_text` as 'true'/'false'.
  * - `time` and `created_at` are epoch milliseconds; `lat`/`lng` are null when there is no location.
  *
+ * - `device` is a small integer key from `bucket_devices`, not the 24-character device id: it leads
+ *   every index entry, so a short key means fewer pages written per commit.
+ *
  * Indexes: (device, variable, time) for per-variable queries (the common `variable=x` read and
- * `last_value`), (device, time) for whole-device reads, retention and the cap, (device, grp) for
- * group filters. Each index costs every insert a b-tree write, so there are no more than these.
+ * `last_value`), (device, time) for whole-device reads, group filters, retention and the cap. Each
+ * index costs every insert a b-tree write, so there are no more than these. Measured on raw inserts
+ * (8 devices, 2,000-row transactions): 81k rows/s with text device ids and a (device, grp) index,
+ * 114k rows/s with integer keys and without it.
  */
 export const BUCKET_MIGRATIONS = [
-  `CREATE TABLE records (
+  `CREATE TABLE bucket_devices (
+     key    INTEGER PRIMARY KEY,
+     device TEXT    NOT NULL UNIQUE
+   );
+   CREATE TABLE records (
      seq        INTEGER PRIMARY KEY,
      id         TEXT    NOT NULL UNIQUE,
-     device     TEXT    NOT NULL,
+     device     INTEGER NOT NULL,
      variable   TEXT    NOT NULL,
      value_type TEXT    NOT NULL,
      value_num  REAL,
@@ -36,8 +45,7 @@ export const BUCKET_MIGRATIONS = [
      created_at INTEGER NOT NULL
    );
    CREATE INDEX records_device_variable_time ON records (device, variable, time);
-   CREATE INDEX records_device_time ON records (device, time);
-   CREATE INDEX records_device_grp ON records (device, grp);`,
+   CREATE INDEX records_device_time ON records (device, time);`,
 ] as const;
 
 /** Columns read back into a DataRecord, in this order (plus `seq` where a query pages on it). */
@@ -49,7 +57,8 @@ export type ValueType = 'number' | 'string' | 'boolean' | 'null';
 
 export interface RecordRow {
   id: string;
-  device: string;
+  /** The device's key in bucket_devices. */
+  device: number;
   variable: string;
   value_type: ValueType;
   value_num: number | null;
@@ -64,7 +73,7 @@ export interface RecordRow {
 }
 
 export type InsertParams = [
-  id: string, device: string, variable: string, valueType: ValueType, valueNum: number | null, valueText: string | null,
+  id: string, device: number, variable: string, valueType: ValueType, valueNum: number | null, valueText: string | null,
   unit: string | null, time: number, grp: string, lat: number | null, lng: number | null, metadata: string | null, createdAt: number,
 ];
 
@@ -78,10 +87,10 @@ export function valueColumns(value: RecordValue): [ValueType, number | null, str
   }
 }
 
-export function insertParams(r: DataRecord): InsertParams {
+export function insertParams(r: DataRecord, deviceKey: number): InsertParams {
   const [valueType, valueNum, valueText] = valueColumns(r.value);
   return [
-    r.id, r.device, r.variable, valueType, valueNum, valueText, r.unit, r.time, r.group,
+    r.id, deviceKey, r.variable, valueType, valueNum, valueText, r.unit, r.time, r.group,
     r.location === null ? null : r.location.coordinates[1],
     r.location === null ? null : r.location.coordinates[0],
     r.metadata === null ? null : JSON.stringify(r.metadata),
@@ -89,10 +98,10 @@ export function insertParams(r: DataRecord): InsertParams {
   ];
 }
 
-export function recordFromRow(row: RecordRow): DataRecord {
+export function recordFromRow(row: RecordRow, deviceId: string): DataRecord {
   return {
     id: row.id,
-    device: row.device,
+    device: deviceId,
     variable: row.variable,
     value: rowValue(row),
     unit: row.unit,

@@ -51,6 +51,10 @@ export class SqliteBucketStore implements BucketStore {
   readonly #statements = new Map<string, Statement>();
   readonly #pageSize: number;
   readonly #deleteChunk: number;
+  /** Device id → key in bucket_devices (keys are never reused, so the cache never goes stale). */
+  readonly #keys = new Map<string, number>();
+  readonly #selectKey: BetterSqlite3.Statement<[string], number>;
+  readonly #insertKey: BetterSqlite3.Statement<[string]>;
   #closed = false;
 
   constructor(db: Database, options: SqliteBucketStoreOptions = {}) {
@@ -58,13 +62,34 @@ export class SqliteBucketStore implements BucketStore {
     this.#pageSize = options.pageSize ?? 1_000;
     this.#deleteChunk = options.deleteChunk ?? 10_000;
     migrate(db, 'buckets', BUCKET_MIGRATIONS);
+    this.#selectKey = db.prepare<[string], number>('SELECT key FROM bucket_devices WHERE device = ?').pluck();
+    this.#insertKey = db.prepare<[string]>('INSERT OR IGNORE INTO bucket_devices (device) VALUES (?)');
     const insert = db.prepare<InsertParams>(INSERT_SQL);
     // A failing row (a duplicate id) throws out of the transaction, which rolls it back whole; the
     // writer then retries each caller alone, so only the caller that brought the row is rejected.
-    const commit = db.transaction((records: DataRecord[]) => {
-      for (let i = 0; i < records.length; i++) insert.run(...insertParams(records[i]!));
+    const commit = db.transaction((records: DataRecord[], keys: number[]) => {
+      for (let i = 0; i < records.length; i++) insert.run(...insertParams(records[i]!, keys[i]!));
     });
-    this.#writer = new GroupCommitWriter<DataRecord>((records) => commit(records), { maxBatch: options.maxBatch ?? 20_000 });
+    this.#writer = new GroupCommitWriter<DataRecord>((records) => {
+      // Keys are made before (outside) the batch's transaction, so a rolled-back batch can never
+      // leave a cached key that the database does not hold.
+      const keys = records.map((r) => this.#keyOf(r.device, true));
+      commit(records, keys);
+    }, { maxBatch: options.maxBatch ?? 20_000 });
+  }
+
+  /** The device's key; -1 (matches nothing) for a device with no records when `create` is false. */
+  #keyOf(deviceId: string, create: boolean): number {
+    const cached = this.#keys.get(deviceId);
+    if (cached !== undefined) return cached;
+    let key = this.#selectKey.get(deviceId);
+    if (key === undefined) {
+      if (!create) return -1;
+      this.#insertKey.run(deviceId);
+      key = this.#selectKey.get(deviceId)!;
+    }
+    this.#keys.set(deviceId, key);
+    return key;
   }
 
   /** Group-commit transactions so far (for metrics and tests). */
@@ -78,25 +103,25 @@ export class SqliteBucketStore implements BucketStore {
 
   async query(deviceId: string, query: DataQuery): Promise<QueryResult> {
     this.#assertOpen();
-    const filter = compileFilter(deviceId, query, query.mode === 'last_value' || query.mode === 'first_value' || query.mode === 'min' || query.mode === 'max');
+    const filter = compileFilter(this.#keyOf(deviceId, false), query, query.mode === 'last_value' || query.mode === 'first_value' || query.mode === 'min' || query.mode === 'max');
     const { where, params } = filter;
     switch (query.mode) {
       case 'default': {
         const order = query.ordination === 'ascending' ? OLDEST : NEWEST;
         const limit = Number.isFinite(query.qty) ? Math.max(0, Math.min(MAX_QTY, Math.floor(query.qty))) : DEFAULT_QTY;
         const offset = Number.isFinite(query.skip) ? Math.max(0, Math.floor(query.skip)) : 0;
-        return this.#records(recordsSql(where, order, true), { ...params, limit, offset });
+        return this.#records(deviceId, recordsSql(where, order, true), { ...params, limit, offset });
       }
-      case 'last_value': return this.#records(perVariableSql(filter, NEWEST, null), params);
-      case 'first_value': return this.#records(perVariableSql(filter, OLDEST, null), params);
-      case 'max': return this.#records(perVariableSql(filter, `value_num DESC, ${NEWEST}`, `value_type = 'number'`), params);
-      case 'min': return this.#records(perVariableSql(filter, `value_num ASC, ${NEWEST}`, `value_type = 'number'`), params);
-      case 'last_item': return this.#records(`${recordsSql(where, NEWEST, false)} LIMIT 1`, params);
-      case 'first_item': return this.#records(`${recordsSql(where, OLDEST, false)} LIMIT 1`, params);
-      case 'last_location': return this.#records(`${recordsSql(`${where} AND lat IS NOT NULL`, NEWEST, false)} LIMIT 1`, params);
-      case 'first_location': return this.#records(`${recordsSql(`${where} AND lat IS NOT NULL`, OLDEST, false)} LIMIT 1`, params);
-      case 'last_insert': return this.#records(`${recordsSql(where, 'seq DESC', false)} LIMIT 1`, params);
-      case 'first_insert': return this.#records(`${recordsSql(where, 'seq ASC', false)} LIMIT 1`, params);
+      case 'last_value': return this.#records(deviceId, perVariableSql(filter, NEWEST, null), params);
+      case 'first_value': return this.#records(deviceId, perVariableSql(filter, OLDEST, null), params);
+      case 'max': return this.#records(deviceId, perVariableSql(filter, `value_num DESC, ${NEWEST}`, `value_type = 'number'`), params);
+      case 'min': return this.#records(deviceId, perVariableSql(filter, `value_num ASC, ${NEWEST}`, `value_type = 'number'`), params);
+      case 'last_item': return this.#records(deviceId, `${recordsSql(where, NEWEST, false)} LIMIT 1`, params);
+      case 'first_item': return this.#records(deviceId, `${recordsSql(where, OLDEST, false)} LIMIT 1`, params);
+      case 'last_location': return this.#records(deviceId, `${recordsSql(`${where} AND lat IS NOT NULL`, NEWEST, false)} LIMIT 1`, params);
+      case 'first_location': return this.#records(deviceId, `${recordsSql(`${where} AND lat IS NOT NULL`, OLDEST, false)} LIMIT 1`, params);
+      case 'last_insert': return this.#records(deviceId, `${recordsSql(where, 'seq DESC', false)} LIMIT 1`, params);
+      case 'first_insert': return this.#records(deviceId, `${recordsSql(where, 'seq ASC', false)} LIMIT 1`, params);
       case 'count': return { kind: 'number', value: this.#statement(countSql(where)).pluck().get(params) as number };
       case 'avg':
       case 'sum': {
@@ -121,7 +146,7 @@ export class SqliteBucketStore implements BucketStore {
 
   async update(deviceId: string, filter: DataFilter, patch: Patch): Promise<number> {
     this.#assertOpen();
-    const { where, params } = compileFilter(deviceId, filter);
+    const { where, params } = compileFilter(this.#keyOf(deviceId, false), filter);
     const sets: string[] = [];
     const values: Params = {};
     if (patch.value !== undefined) {
@@ -155,27 +180,27 @@ export class SqliteBucketStore implements BucketStore {
 
   async delete(deviceId: string, filter: DataFilter): Promise<number> {
     this.#assertOpen();
-    const { where, params } = compileFilter(deviceId, filter);
+    const { where, params } = compileFilter(this.#keyOf(deviceId, false), filter);
     return this.#statement(deleteSql(where)).run(params).changes;
   }
 
   deleteOlderThan(deviceId: string, before: number): Promise<number> {
-    return this.#deleteInChunks(deleteOlderChunkSql(), { device: deviceId, before });
+    return this.#deleteInChunks(deleteOlderChunkSql(), { device: this.#keyOf(deviceId, false), before });
   }
 
   enforceCap(deviceId: string, cap: number): Promise<number> {
     if (!(cap >= 0)) return Promise.reject(new Error('record cap must be a non-negative number'));
-    return this.#deleteInChunks(deleteBeyondCapChunkSql(), { device: deviceId, cap: Math.floor(cap) });
+    return this.#deleteInChunks(deleteBeyondCapChunkSql(), { device: this.#keyOf(deviceId, false), cap: Math.floor(cap) });
   }
 
   async *stream(deviceId: string, filter: DataFilter): AsyncIterable<DataRecord> {
     this.#assertOpen();
-    const { where, params } = compileFilter(deviceId, filter);
+    const { where, params } = compileFilter(this.#keyOf(deviceId, false), filter);
     const firstPage = this.#statement(streamPageSql(where, true));
     const nextPage = this.#statement(streamPageSql(where, false));
     let rows = firstPage.all({ ...params, page: this.#pageSize }) as Array<RecordRow & { seq: number }>;
     while (rows.length > 0) {
-      for (const row of rows) yield recordFromRow(row);
+      for (const row of rows) yield recordFromRow(row, deviceId);
       if (rows.length < this.#pageSize) return;
       // Each page is its own short read: nothing is held open between pages, so writers and
       // deletions proceed while a slow consumer exports.
@@ -192,9 +217,9 @@ export class SqliteBucketStore implements BucketStore {
     this.#statements.clear();
   }
 
-  #records(sql: string, params: Params): QueryResult {
+  #records(deviceId: string, sql: string, params: Params): QueryResult {
     const rows = this.#statement(sql).all(params) as RecordRow[];
-    return { kind: 'records', records: rows.map(recordFromRow) };
+    return { kind: 'records', records: rows.map((row) => recordFromRow(row, deviceId)) };
   }
 
   async #deleteInChunks(sql: string, params: Params): Promise<number> {
