@@ -115,6 +115,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     undo.push(() => store.close());
     const ingestor = new Ingestor(store);
     trackLastInput(ingestor, registry);
+    purgeDeletedBuckets(registry, store, log);
     const devices = new DeviceCache(registry);
     undo.push(() => devices.close());
     const access = createMqttAccess(registry, { anonymousAccountId, acl: config.acl, aclDefault: config.aclDefault });
@@ -205,6 +206,14 @@ function trackLastInput(ingestor: Ingestor, registry: Registry): void {
     if (now - (written.get(deviceId) ?? 0) < LAST_INPUT_INTERVAL_MS) return;
     written.set(deviceId, now);
     registry.recordInput(deviceId);
+  });
+}
+
+/** A deleted device's records go with it (also for devices of a deleted account). */
+function purgeDeletedBuckets(registry: Registry, store: BucketStore, log: Logger): void {
+  registry.on('revoked', (revocation) => {
+    if (revocation.kind !== 'device-deleted') return;
+    store.delete(revocation.deviceId, {}).catch((error: unknown) => log.error({ err: error, deviceId: revocation.deviceId }, 'could not delete the bucket of a deleted device'));
   });
 }
 

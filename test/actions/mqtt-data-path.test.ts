@@ -193,6 +193,22 @@ describe('mqtt_topic → insert_bucket', () => {
     assert.equal(stored[0]!.group, stored[1]!.group, 'one message, one group');
   });
 
+  test('deleting a device deletes its bucket; other devices keep theirs', async () => {
+    const doomed = createDevice();
+    const kept = createDevice();
+    for (const device of [doomed, kept]) {
+      const client = await connect(device.token);
+      await client.publishAsync('tago/data/post', '{"variable":"level","value":3}', { qos: 1 });
+      await client.endAsync();
+    }
+    assert.equal(await count(doomed.id), 1);
+    server.registry.deleteDevice(accountId, doomed.id);
+    const deadline = Date.now() + 2_000;
+    while ((await count(doomed.id)) !== 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(await count(doomed.id), 0, 'the deleted device\'s records are gone');
+    assert.equal(await count(kept.id), 1);
+  });
+
   test('v5 QoS 1 with an invalid record: PUBACK 0x99 and nothing of the message stored', async () => {
     await createAction(['invalid/#']);
     const device = createDevice();
