@@ -4,17 +4,10 @@
  * and answered with a generic 500 so internals never leak.
  */
 import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
-import { TenancyError } from '../tenancy/errors.ts';
+import { StatusError } from '../status-error.ts';
 
 /** An API failure with its HTTP status; thrown by hooks and handlers, answered by `sendError`. */
-export class ApiError extends Error {
-  readonly statusCode: number;
-  constructor(statusCode: number, message: string) {
-    super(message);
-    this.name = 'ApiError';
-    this.statusCode = statusCode;
-  }
-}
+export class ApiError extends StatusError {}
 
 export interface ErrorBody {
   status: false;
@@ -43,7 +36,7 @@ export function sendNotFound(request: FastifyRequest, reply: FastifyReply): Fast
 /** The 4xx status of an error the client caused, or null for a server fault. */
 function clientStatusOf(error: FastifyError): number | null {
   if (error.validation !== undefined) return 400;
-  if (error instanceof ApiError || error instanceof TenancyError) return error.statusCode;
+  if (error instanceof StatusError) return error.statusCode;
   // fastify's own client errors (bad JSON, body too large, unsupported media type) carry a 4xx status.
   const status = error.statusCode;
   return typeof status === 'number' && status >= 400 && status < 500 ? status : null;

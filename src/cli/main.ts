@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { main as serve } from '../server.ts';
-import { TenancyError } from '../tenancy/errors.ts';
+import { StatusError } from '../status-error.ts';
 import { CliError, registryCommands, type CliOutput } from './registry-commands.ts';
 
 const SUBCOMMANDS = new Set(['account', 'device', 'token']);
@@ -24,7 +24,7 @@ export async function runCli(argv: readonly string[], env: Record<string, string
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
-    if (error instanceof CliError || error instanceof TenancyError) {
+    if (error instanceof CliError || error instanceof StatusError) {
       output.err(`bucketmq: ${error.message}`);
       return 1;
     }

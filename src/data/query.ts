@@ -33,5 +33,25 @@ export interface DataQuery extends DataFilter {
   aggregate?: { function: AggregateFunction; intervalMs: number };
 }
 
+/**
+ * A `values` filter split by type, as every store matches it: a number matches only numeric records,
+ * a string only string records, a boolean only boolean records (stored as 'true'/'false' text).
+ */
+export interface ValuesByType {
+  numbers: number[];
+  strings: string[];
+  booleans: Array<'true' | 'false'>;
+}
+
+export function valuesByType(values: ReadonlyArray<string | number | boolean>): ValuesByType {
+  const out: ValuesByType = { numbers: [], strings: [], booleans: [] };
+  for (const v of values) {
+    if (typeof v === 'number') out.numbers.push(v);
+    else if (typeof v === 'boolean') out.booleans.push(v ? 'true' : 'false');
+    else out.strings.push(v);
+  }
+  return out;
+}
+
 export const DEFAULT_QTY = 15;
 export const MAX_QTY = 10_000;

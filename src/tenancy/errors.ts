@@ -1,15 +1,7 @@
-/**
- * Errors the tenancy layer reports to its callers. `statusCode` is what fastify sends when one of
- * these escapes a route, so API handlers can let them through.
- */
-export class TenancyError extends Error {
-  readonly statusCode: number;
-  constructor(statusCode: number, message: string) {
-    super(message);
-    this.name = 'TenancyError';
-    this.statusCode = statusCode;
-  }
-}
+import { StatusError } from '../status-error.ts';
+
+/** Errors the tenancy layer reports to its callers (unknown ids, invalid input). */
+export class TenancyError extends StatusError {}
 
 export function notFound(what: string): TenancyError {
   return new TenancyError(404, `${what} not found`);

@@ -1,17 +1,15 @@
 /** Device schemas (SPEC §1): what POST/PUT accept and what every device answer contains. */
-import { isoDate, nullableIsoDate, nullableString, tagList } from './common.ts';
+import { isoDate, nullableIsoDate, nullableString, tagItem, tagList } from './common.ts';
 import type { TagItem } from '../../tenancy/model.ts';
 
 /** 64 KiB: a generous decoder; the data path runs it on every message (SPEC §4). */
 export const PAYLOAD_PARSER_MAX_BYTES = 64 * 1024;
 
+/** A param is a tag (same key/value rules) plus whether the device has it yet. */
 export const paramInput = {
-  type: 'object',
-  required: ['key', 'value'],
-  additionalProperties: false,
+  ...tagItem,
   properties: {
-    key: { type: 'string', minLength: 1, maxLength: 100 },
-    value: { type: 'string', maxLength: 1000 },
+    ...tagItem.properties,
     sent: { type: 'boolean', description: 'Whether the device has received this param; default false' },
   },
 } as const;

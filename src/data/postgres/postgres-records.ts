@@ -1,5 +1,5 @@
 import type { DataRecord, RecordValue } from '../record.ts';
-import type { DataFilter } from '../query.ts';
+import { valuesByType, type DataFilter } from '../query.ts';
 
 /**
  * How a DataRecord maps to a row of `bucket_records` (the same column idea as the SQLite store) and how
@@ -147,14 +147,7 @@ export function whereClause(deviceId: string, filter: DataFilter, params: SqlPar
 }
 
 function valuesClause(values: ReadonlyArray<string | number | boolean>, params: SqlParams): string {
-  const nums: number[] = [];
-  const texts: string[] = [];
-  const bools: string[] = [];
-  for (const v of values) {
-    if (typeof v === 'number') nums.push(v);
-    else if (typeof v === 'string') texts.push(v);
-    else bools.push(v ? 'true' : 'false');
-  }
+  const { numbers: nums, strings: texts, booleans: bools } = valuesByType(values);
   const alternatives: string[] = [];
   if (nums.length > 0) alternatives.push(`(value_type = 'number' AND value_num = ANY(${params.add(nums)}::float8[]))`);
   if (texts.length > 0) alternatives.push(`(value_type = 'string' AND value_text = ANY(${params.add(texts)}::text[]))`);

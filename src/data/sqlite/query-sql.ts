@@ -1,4 +1,4 @@
-import type { AggregateFunction, DataFilter } from '../query.ts';
+import { valuesByType, type AggregateFunction, type DataFilter } from '../query.ts';
 import { RECORD_COLUMNS } from './schema.ts';
 
 /**
@@ -64,16 +64,9 @@ function listCondition(conditions: string[], params: Params, column: string, nam
   }
 }
 
-/** Values match as stored (query.ts): a number only numeric records, a string only string records, a boolean only booleans. */
+/** Values match as stored: see valuesByType (query.ts). */
 function valuesCondition(values: ReadonlyArray<string | number | boolean>, params: Params): string {
-  const numbers: number[] = [];
-  const strings: string[] = [];
-  const booleans: string[] = [];
-  for (const v of values) {
-    if (typeof v === 'number') numbers.push(v);
-    else if (typeof v === 'boolean') booleans.push(v ? 'true' : 'false');
-    else strings.push(v);
-  }
+  const { numbers, strings, booleans } = valuesByType(values);
   const parts: string[] = [];
   if (numbers.length > 0) {
     params.valueNumbers = JSON.stringify(numbers);
