@@ -1,7 +1,7 @@
 /**
  * Ingest benchmark (issue 5): records per second durably stored in buckets.
  *
- *   npm run bench:ingest [-- --seconds 5 --connections 8 --window 1000 --http-concurrency 32]
+ *   npm run bench:ingest [-- --seconds 5 --connections 8 --window 1000 --http-concurrency 32 --rows mqtt1,mqtt10,http1,http100]
  *
  * Rows:
  * - MQTT: QoS 1 publishers (MQTT 3.1.1, raw sockets, pre-encoded packets, in a separate process) publish
@@ -256,12 +256,15 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '8' },
       window: { type: 'string', default: '1000' },
       'http-concurrency': { type: 'string', default: '32' },
+      /** Which rows: any of mqtt1, mqtt10, http1, http100 (comma-separated); default all. */
+      rows: { type: 'string', default: 'mqtt1,mqtt10,http1,http100' },
     },
   });
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
   const window = Number(values.window);
   const httpConcurrency = Number(values['http-concurrency']);
+  const selected = new Set(values.rows.split(','));
   const rows: Row[] = [];
 
   const stores: Array<{ name: string; factory?: () => BucketStore }> = [{ name: 'sqlite' }];
@@ -281,7 +284,7 @@ async function main(): Promise<void> {
       server.actions.create(accountId, { name: 'bench', trigger: { type: 'mqtt_topic', topics: ['bench/#'] }, action: { type: 'insert_bucket' } });
 
       let expected = await countAll(server.data.store, deviceIds);
-      for (const perMessage of [1, 10]) {
+      for (const perMessage of [1, 10].filter((n) => selected.has(`mqtt${n}`))) {
         // The same number of records in flight whatever the message size.
         const messageWindow = Math.max(1, Math.round(window / perMessage));
         const result = await runChild({ kind: 'mqtt', port: server.ports.mqtt, tokens, payload: body(perMessage), window: messageWindow, seconds });
@@ -296,7 +299,7 @@ async function main(): Promise<void> {
       if (probe.status === 404) {
         console.log(`${name}: HTTP rows skipped (this build has no POST /data)`);
       } else {
-        for (const perRequest of [1, 100]) {
+        for (const perRequest of [1, 100].filter((n) => selected.has(`http${n}`))) {
           const result = await runChild({ kind: 'http', port: server.ports.http, tokens, body: body(perRequest), concurrency: httpConcurrency, seconds });
           rows.push(row(name, `HTTP POST /data (${httpConcurrency} concurrent)`, perRequest, result, result.failures > 0 ? `${result.failures} failed requests` : ''));
         }

@@ -32,8 +32,15 @@ import { createMqttAccess } from './tenancy/mqtt-access.ts';
 import { Registry } from './tenancy/registry.ts';
 import { Revoker } from './tenancy/revocation.ts';
 
-/** The database file inside the data directory. */
+/** The database file inside the data directory: registry, actions, sessions, retained messages. */
 export const DATABASE_FILE = 'bucketmq.db';
+
+/**
+ * The SQLite buckets' own file. Separate because SQLite has one write lock per file: the bucket writer
+ * thread commits large batches continuously, and registry or session writes on the event loop would
+ * otherwise wait for it (blocking every client meanwhile).
+ */
+export const BUCKETS_FILE = 'buckets.db';
 
 /** Milliseconds a graceful stop may take before the process gives up and exits 1. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -67,10 +74,11 @@ export interface StartOptions {
   /** Milliseconds between retention passes (SPEC §1: retention days, record caps). Default 60,000. */
   retentionIntervalMs?: number;
   /**
-   * Where buckets live. Default: SqliteBucketStore in the node's database file. The server closes
-   * the store it is given when it stops (benchmarks and tests pass a PostgresBucketStore here).
+   * Where buckets live. Default: PostgreSQL when `postgresUrl` is set, else SqliteBucketStore in
+   * BUCKETS_FILE. The server closes the store it is given when it stops (benchmarks pass a
+   * PostgresBucketStore here).
    */
-  bucketStore?: (db: Database) => BucketStore;
+  bucketStore?: () => BucketStore;
 }
 
 /** A device's last_input is written at most this often (every stored message would be a write). */
@@ -111,7 +119,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ? (registry.accountByName(config.anonymousAccount) ?? registry.createAccount({ name: config.anonymousAccount, plan: config.defaultPlan }).account).id
       : null;
     const actions = new ActionStore(db, registry);
-    const store = options.bucketStore?.(db) ?? (config.postgresUrl !== undefined ? await openPostgres(config.postgresUrl) : new SqliteBucketStore(db));
+    const store = options.bucketStore?.() ?? (config.postgresUrl !== undefined ? await openPostgres(config.postgresUrl) : openSqliteBuckets(config.dataDir));
     undo.push(() => store.close());
     const ingestor = new Ingestor(store);
     trackLastInput(ingestor, registry);
@@ -215,6 +223,18 @@ function purgeDeletedBuckets(registry: Registry, store: BucketStore, log: Logger
     if (revocation.kind !== 'device-deleted') return;
     store.delete(revocation.deviceId, {}).catch((error: unknown) => log.error({ err: error, deviceId: revocation.deviceId }, 'could not delete the bucket of a deleted device'));
   });
+}
+
+/** The SQLite store over BUCKETS_FILE; closing the store closes the file. */
+function openSqliteBuckets(dataDir: string): BucketStore {
+  const bucketsPath = path.resolve(dataDir, BUCKETS_FILE);
+  let db: Database;
+  try {
+    db = openDatabase(bucketsPath);
+  } catch (error) {
+    throw new StartupError(`${flagName('dataDir')}: cannot open the bucket database ${bucketsPath}: ${messageOf(error)}`);
+  }
+  return new SqliteBucketStore(db, { closeDatabase: true });
 }
 
 async function openPostgres(url: string): Promise<BucketStore> {

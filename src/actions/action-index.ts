@@ -28,11 +28,19 @@ export function tagKey(tag: TagItem): string {
   return `${tag.key}\u0000${tag.value}`;
 }
 
+/** Distinct topics remembered per account by `firstMatch`. */
+const TOPIC_CACHE_SIZE = 1_024;
+
 export class AccountActionIndex {
   readonly #trie = new TopicTrie<CompiledAction>();
   // Reused by every match: matching is synchronous, so one pair of arrays per account suffices.
   readonly #matched: CompiledAction[] = [];
   readonly #groups: Array<SharedGroup<CompiledAction>> = [];
+  /**
+   * Topic → actions its filters match. Devices publish to few distinct topics, over and over, so this
+   * saves the split and the trie walk on nearly every message; bounded, emptied when full.
+   */
+  readonly #byTopic = new Map<string, readonly CompiledAction[]>();
 
   /** Indexes the active actions among `actions`. */
   constructor(actions: readonly Action[]) {
@@ -60,19 +68,22 @@ export class AccountActionIndex {
    * or null. An action fires once per message however many of its filters match (SPEC §5).
    */
   firstMatch(topic: string, device: ScopedDevice, type: CompiledAction['type']): CompiledAction | null {
-    const matched = this.#matched;
-    this.#trie.match(topic.split('/'), matched, this.#groups);
-    let found: CompiledAction | null = null;
+    const matched = this.#byTopic.get(topic) ?? this.#matchTopic(topic);
     for (let i = 0; i < matched.length; i++) {
       const action = matched[i]!;
-      if (action.type === type && inScope(action, device)) {
-        found = action;
-        break;
-      }
+      if (action.type === type && inScope(action, device)) return action;
     }
-    matched.length = 0;
+    return null;
+  }
+
+  #matchTopic(topic: string): readonly CompiledAction[] {
+    this.#trie.match(topic.split('/'), this.#matched, this.#groups);
+    const matched = this.#matched.slice();
+    this.#matched.length = 0;
     this.#groups.length = 0;
-    return found;
+    if (this.#byTopic.size >= TOPIC_CACHE_SIZE) this.#byTopic.clear();
+    this.#byTopic.set(topic, matched);
+    return matched;
   }
 
   /** Every distinct action matching `topic` and `device` (each once). For tests and future action types. */

@@ -8,8 +8,8 @@ import { isUtf8 } from 'node:buffer';
 export function payloadToRecordInput(payload: Buffer): unknown {
   if (isUtf8(payload)) {
     const text = payload.toString('utf8');
-    const first = text.trimStart()[0];
-    if (first === '{' || first === '[') {
+    const first = firstNonSpace(text);
+    if (first === 0x7b /* { */ || first === 0x5b /* [ */) {
       try {
         const parsed: unknown = JSON.parse(text);
         if (looksLikeRecords(parsed)) return parsed;
@@ -22,7 +22,22 @@ export function payloadToRecordInput(payload: Buffer): unknown {
   return { variable: 'payload', value: payload.toString('hex') };
 }
 
+/** The first character code that is not JSON whitespace, or -1. */
+function firstNonSpace(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return c;
+  }
+  return -1;
+}
+
 function looksLikeRecords(value: unknown): boolean {
-  const isRecord = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v) && 'variable' in v;
-  return Array.isArray(value) ? value.length > 0 && value.every(isRecord) : isRecord(value);
+  if (!Array.isArray(value)) return isRecord(value);
+  if (value.length === 0) return false;
+  for (let i = 0; i < value.length; i++) if (!isRecord(value[i])) return false;
+  return true;
+}
+
+function isRecord(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && 'variable' in value;
 }

@@ -11,7 +11,7 @@ import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { loadConfig } from '../../src/config.ts';
 import type { DataQuery } from '../../src/data/query.ts';
 import type { DataRecord } from '../../src/data/record.ts';
-import { DATABASE_FILE, startServer, type RunningServer } from '../../src/server.ts';
+import { BUCKETS_FILE, startServer, type RunningServer } from '../../src/server.ts';
 import { openDatabase } from '../../src/storage/sqlite-database.ts';
 import type { TagItem } from '../../src/tenancy/model.ts';
 
@@ -246,7 +246,7 @@ describe('mqtt_topic → insert_bucket', () => {
     const v5 = await connect(device.token);
     const v3 = await connect(device.token, { protocolVersion: 4, clientId: `v3-${device.id}` });
     // A second connection to the same file makes every insert fail, like a full disk would.
-    const db = openDatabase(path.join(scratch, DATABASE_FILE));
+    const db = openDatabase(path.join(scratch, BUCKETS_FILE));
     try {
       db.exec("CREATE TRIGGER fail_inserts BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
       await assert.rejects(v5.publishAsync('failing/x', '{"variable":"a","value":1}', { qos: 1 }), (error: Error & { code?: number }) => error.code === 0x80);

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { SqliteBucketStore } from '../../src/data/sqlite/sqlite-bucket-store.ts';
-import { DATABASE_FILE } from '../../src/server.ts';
+import { BUCKETS_FILE } from '../../src/server.ts';
 import { openDatabase } from '../../src/storage/sqlite-database.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -134,7 +134,7 @@ test('every record acknowledged before a SIGKILL is in the bucket after the rest
   await again.endAsync();
 
   // Read the bucket through a second connection to the same file.
-  const db = openDatabase(path.join(dataDir, DATABASE_FILE));
+  const db = openDatabase(path.join(dataDir, BUCKETS_FILE));
   const store = new SqliteBucketStore(db);
   const stored = new Set<number>();
   try {

@@ -19,7 +19,9 @@ import {
   streamPageSql,
   type Params,
 } from './query-sql.ts';
-import { BUCKET_MIGRATIONS, INSERT_SQL, insertParams, recordFromRow, valueColumns, type InsertParams, type RecordRow } from './schema.ts';
+import { createBucketWriter, type BucketWriter } from './bucket-writer.ts';
+import { DeviceKeys } from './device-keys.ts';
+import { BUCKET_MIGRATIONS, appendRows, recordFromRow, valueColumns, type RecordRow } from './schema.ts';
 
 export interface SqliteBucketStoreOptions {
   /** Most records in one group-commit transaction; default 20,000 (one transaction of that size takes ~100 ms). */
@@ -28,6 +30,8 @@ export interface SqliteBucketStoreOptions {
   pageSize?: number;
   /** Rows removed per statement by `deleteOlderThan` and `enforceCap`, yielding between; default 10,000. */
   deleteChunk?: number;
+  /** Close the database when the store closes (it was opened for the store alone); default false. */
+  closeDatabase?: boolean;
 }
 
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
@@ -35,75 +39,55 @@ type Patch = Parameters<BucketStore['update']>[2];
 
 /**
  * Buckets in SQLite (SPEC §3), component 'buckets', table `records` (see schema.ts). The database
- * belongs to the caller (one file holds every component of a node); `close` finishes pending writes
- * and stops this store, leaving the database open.
+ * belongs to the caller unless `closeDatabase`; `close` finishes pending writes and stops this store.
  *
- * Writes: `insert` hands records to a GroupCommitWriter whose commit is one transaction running one
- * prepared INSERT per record; every caller that arrives while a transaction runs joins the next one.
- * better-sqlite3 is synchronous, so a transaction never interleaves with a read or an update.
+ * Writes: every change goes to one BucketWriter (bucket-writer.ts: a writer thread with its own
+ * connection for a file database), in order. `insert` hands records to a GroupCommitWriter whose
+ * commit is one transaction running one prepared INSERT per record; every caller that arrives while a
+ * transaction runs joins the next one. The writer should be the file's only writer: another
+ * connection writing the same file would wait for (or make it wait for) SQLite's single write lock.
  *
  * Reads: statements are prepared once per distinct SQL text (query-sql.ts builds text from a filter's
  * shape, never its values) and kept for the store's life.
  */
 export class SqliteBucketStore implements BucketStore {
   readonly #db: Database;
-  readonly #writer: GroupCommitWriter<DataRecord>;
+  readonly #writer: BucketWriter;
+  readonly #commits: GroupCommitWriter<DataRecord>;
   readonly #statements = new Map<string, Statement>();
   readonly #pageSize: number;
   readonly #deleteChunk: number;
-  /** Device id → key in bucket_devices (keys are never reused, so the cache never goes stale). */
-  readonly #keys = new Map<string, number>();
-  readonly #selectKey: BetterSqlite3.Statement<[string], number>;
-  readonly #insertKey: BetterSqlite3.Statement<[string]>;
+  readonly #keys: DeviceKeys;
+  readonly #closeDatabase: boolean;
   #closed = false;
 
   constructor(db: Database, options: SqliteBucketStoreOptions = {}) {
     this.#db = db;
     this.#pageSize = options.pageSize ?? 1_000;
     this.#deleteChunk = options.deleteChunk ?? 10_000;
+    this.#closeDatabase = options.closeDatabase ?? false;
     migrate(db, 'buckets', BUCKET_MIGRATIONS);
-    this.#selectKey = db.prepare<[string], number>('SELECT key FROM bucket_devices WHERE device = ?').pluck();
-    this.#insertKey = db.prepare<[string]>('INSERT OR IGNORE INTO bucket_devices (device) VALUES (?)');
-    const insert = db.prepare<InsertParams>(INSERT_SQL);
-    // A failing row (a duplicate id) throws out of the transaction, which rolls it back whole; the
-    // writer then retries each caller alone, so only the caller that brought the row is rejected.
-    const commit = db.transaction((records: DataRecord[], keys: number[]) => {
-      for (let i = 0; i < records.length; i++) insert.run(...insertParams(records[i]!, keys[i]!));
-    });
-    this.#writer = new GroupCommitWriter<DataRecord>((records) => {
-      // Keys are made before (outside) the batch's transaction, so a rolled-back batch can never
-      // leave a cached key that the database does not hold.
-      const keys = records.map((r) => this.#keyOf(r.device, true));
-      commit(records, keys);
+    this.#keys = new DeviceKeys(db);
+    this.#writer = createBucketWriter(db);
+    this.#commits = new GroupCommitWriter<DataRecord>(async (records) => {
+      const rows: unknown[] = [];
+      appendRows(records, rows);
+      await this.#writer.apply({ kind: 'insert', rows });
     }, { maxBatch: options.maxBatch ?? 20_000 });
-  }
-
-  /** The device's key; -1 (matches nothing) for a device with no records when `create` is false. */
-  #keyOf(deviceId: string, create: boolean): number {
-    const cached = this.#keys.get(deviceId);
-    if (cached !== undefined) return cached;
-    let key = this.#selectKey.get(deviceId);
-    if (key === undefined) {
-      if (!create) return -1;
-      this.#insertKey.run(deviceId);
-      key = this.#selectKey.get(deviceId)!;
-    }
-    this.#keys.set(deviceId, key);
-    return key;
   }
 
   /** Group-commit transactions so far (for metrics and tests). */
   get batches(): number {
-    return this.#writer.batches;
+    return this.#commits.batches;
   }
 
   insert(records: DataRecord[]): Promise<void> {
-    return this.#writer.write(records);
+    return this.#commits.write(records);
   }
 
   async query(deviceId: string, query: DataQuery): Promise<QueryResult> {
     this.#assertOpen();
-    const filter = compileFilter(this.#keyOf(deviceId, false), query, query.mode === 'last_value' || query.mode === 'first_value' || query.mode === 'min' || query.mode === 'max');
+    const filter = compileFilter(this.#keys.find(deviceId), query, query.mode === 'last_value' || query.mode === 'first_value' || query.mode === 'min' || query.mode === 'max');
     const { where, params } = filter;
     switch (query.mode) {
       case 'default': {
@@ -146,7 +130,7 @@ export class SqliteBucketStore implements BucketStore {
 
   async update(deviceId: string, filter: DataFilter, patch: Patch): Promise<number> {
     this.#assertOpen();
-    const { where, params } = compileFilter(this.#keyOf(deviceId, false), filter);
+    const { where, params } = compileFilter(this.#keys.find(deviceId), filter);
     const sets: string[] = [];
     const values: Params = {};
     if (patch.value !== undefined) {
@@ -175,27 +159,27 @@ export class SqliteBucketStore implements BucketStore {
       values.setMetadata = patch.metadata === null ? null : JSON.stringify(patch.metadata);
     }
     if (sets.length === 0) return 0;
-    return this.#statement(`UPDATE records SET ${sets.join(', ')} WHERE ${where}`).run({ ...params, ...values }).changes;
+    return this.#writer.apply({ kind: 'run', sql: `UPDATE records SET ${sets.join(', ')} WHERE ${where}`, params: { ...params, ...values } });
   }
 
   async delete(deviceId: string, filter: DataFilter): Promise<number> {
     this.#assertOpen();
-    const { where, params } = compileFilter(this.#keyOf(deviceId, false), filter);
-    return this.#statement(deleteSql(where)).run(params).changes;
+    const { where, params } = compileFilter(this.#keys.find(deviceId), filter);
+    return this.#writer.apply({ kind: 'run', sql: deleteSql(where), params });
   }
 
   deleteOlderThan(deviceId: string, before: number): Promise<number> {
-    return this.#deleteInChunks(deleteOlderChunkSql(), { device: this.#keyOf(deviceId, false), before });
+    return this.#deleteInChunks(deleteOlderChunkSql(), { device: this.#keys.find(deviceId), before });
   }
 
   enforceCap(deviceId: string, cap: number): Promise<number> {
     if (!(cap >= 0)) return Promise.reject(new Error('record cap must be a non-negative number'));
-    return this.#deleteInChunks(deleteBeyondCapChunkSql(), { device: this.#keyOf(deviceId, false), cap: Math.floor(cap) });
+    return this.#deleteInChunks(deleteBeyondCapChunkSql(), { device: this.#keys.find(deviceId), cap: Math.floor(cap) });
   }
 
   async *stream(deviceId: string, filter: DataFilter): AsyncIterable<DataRecord> {
     this.#assertOpen();
-    const { where, params } = compileFilter(this.#keyOf(deviceId, false), filter);
+    const { where, params } = compileFilter(this.#keys.find(deviceId), filter);
     const firstPage = this.#statement(streamPageSql(where, true));
     const nextPage = this.#statement(streamPageSql(where, false));
     let rows = firstPage.all({ ...params, page: this.#pageSize }) as Array<RecordRow & { seq: number }>;
@@ -212,9 +196,11 @@ export class SqliteBucketStore implements BucketStore {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    await this.#commits.close();
     await this.#writer.close();
     this.#closed = true;
     this.#statements.clear();
+    if (this.#closeDatabase) this.#db.close();
   }
 
   #records(deviceId: string, sql: string, params: Params): QueryResult {
@@ -224,13 +210,11 @@ export class SqliteBucketStore implements BucketStore {
 
   async #deleteInChunks(sql: string, params: Params): Promise<number> {
     this.#assertOpen();
-    const statement = this.#statement(sql);
     let total = 0;
     for (;;) {
-      const { changes } = statement.run({ ...params, chunk: this.#deleteChunk });
+      const changes = await this.#writer.apply({ kind: 'run', sql, params: { ...params, chunk: this.#deleteChunk } });
       total += changes;
       if (changes < this.#deleteChunk) return total;
-      await new Promise((resolve) => setImmediate(resolve));
       this.#assertOpen();
     }
   }
