@@ -1,13 +1,15 @@
 /**
  * Ingest benchmark (issue 5): records per second durably stored in buckets.
  *
- *   npm run bench:ingest [-- --seconds 5 --connections 8 --window 1000 --http-concurrency 32 --rows mqtt1,mqtt10,http1,http100]
+ *   npm run bench:ingest [-- --seconds 5 --connections 8 --window 1000 --http-concurrency 32 --rows mqtt1,mqtt10,parser,http1,http100]
  *
  * Rows:
  * - MQTT: QoS 1 publishers (MQTT 3.1.1, raw sockets, pre-encoded packets, in a separate process) publish
  *   through an `insert_bucket` action; a PUBACK arrives only after the records are committed, so
  *   acknowledged messages x records per message = records durably stored. One and ten records per
  *   message. At the end the bucket is counted to check that every acknowledged record is there.
+ * - MQTT through a payload parser: the same publishers, 5-byte binary frames, devices whose parser
+ *   decodes each into 3 records (SPEC §4, issue 6); units are messages.
  * - HTTP: POST /data with a device token, bodies of 1 and 100 records (when this build has the data API).
  * Stores: SQLite (the node's database file), and PostgreSQL when BUCKETMQ_TEST_PG_URL is set and the
  * PostgreSQL store is built.
@@ -37,7 +39,8 @@ interface MqttJob {
   kind: 'mqtt';
   port: number;
   tokens: string[];
-  payload: string;
+  /** The message, as hex (binary frames survive the trip to the child). */
+  payloadHex: string;
   window: number;
   seconds: number;
 }
@@ -62,6 +65,18 @@ interface JobResult {
   failures: number;
 }
 
+/** A typical device decoder (the hosted service's template style): hex frame → temperature, humidity, battery. */
+const TYPICAL_PARSER = `
+const raw = payload.find((x) => x.variable === 'payload');
+if (raw) {
+  const buffer = Buffer.from(raw.value, 'hex');
+  payload = [
+    { variable: 'temperature', value: buffer.readInt16BE(0) / 100, unit: 'C' },
+    { variable: 'humidity', value: buffer.readUInt8(2) / 2, unit: '%' },
+    { variable: 'battery', value: buffer.readUInt16BE(3), unit: 'mV' },
+  ];
+}`;
+
 function record(i: number): { variable: string; value: number; unit: string } {
   return { variable: `temperature${i}`, value: 21.5 + i, unit: 'C' };
 }
@@ -73,7 +88,7 @@ function body(records: number): string {
 // ---- the load (child process) ------------------------------------------------------------------
 
 async function runMqtt(job: MqttJob): Promise<JobResult> {
-  const { ring, packetBytes } = encodeQos1Ring(TOPIC, Buffer.from(job.payload), RING_SIZE);
+  const { ring, packetBytes } = encodeQos1Ring(TOPIC, Buffer.from(job.payloadHex, 'hex'), RING_SIZE);
   let acked = 0;
   let failures = 0;
   const sockets = await Promise.all(
@@ -256,8 +271,8 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '8' },
       window: { type: 'string', default: '1000' },
       'http-concurrency': { type: 'string', default: '32' },
-      /** Which rows: any of mqtt1, mqtt10, http1, http100 (comma-separated); default all. */
-      rows: { type: 'string', default: 'mqtt1,mqtt10,http1,http100' },
+      /** Which rows: any of mqtt1, mqtt10, parser, http1, http100 (comma-separated); default all. */
+      rows: { type: 'string', default: 'mqtt1,mqtt10,parser,http1,http100' },
     },
   });
   const seconds = Number(values.seconds);
@@ -287,12 +302,23 @@ async function main(): Promise<void> {
       for (const perMessage of [1, 10].filter((n) => selected.has(`mqtt${n}`))) {
         // The same number of records in flight whatever the message size.
         const messageWindow = Math.max(1, Math.round(window / perMessage));
-        const result = await runChild({ kind: 'mqtt', port: server.ports.mqtt, tokens, payload: body(perMessage), window: messageWindow, seconds });
+        const result = await runChild({ kind: 'mqtt', port: server.ports.mqtt, tokens, payloadHex: Buffer.from(body(perMessage)).toString('hex'), window: messageWindow, seconds });
         expected += result.total * perMessage;
         const stored = await countAll(server.data.store, deviceIds);
         const check = stored >= expected ? 'all acknowledged records in the bucket' : `MISSING ${expected - stored} acknowledged records`;
         rows.push(row(name, `MQTT QoS 1 (${connections} conn x ${messageWindow} msgs in flight)`, perMessage, result, `${check}${result.failures > 0 ? `, ${result.failures} socket errors` : ''}`));
         expected = stored;
+      }
+
+      if (selected.has('parser')) {
+        // Devices with a typical payload parser: a 5-byte hex frame decoded into 3 records (SPEC §4).
+        const parsed = Array.from({ length: connections }, (_, i) => server.registry.createDevice(accountId, { name: `bench-parser-${i}`, payload_parser: TYPICAL_PARSER }));
+        const parsedIds = parsed.map((d) => d.device.id);
+        const before = await countAll(server.data.store, parsedIds);
+        const result = await runChild({ kind: 'mqtt', port: server.ports.mqtt, tokens: parsed.map((d) => d.token), payloadHex: '08fc5b0e74', window, seconds });
+        const storedNow = await countAll(server.data.store, parsedIds);
+        const check = storedNow - before >= result.total * 3 ? 'all acknowledged records in the bucket' : `MISSING ${result.total * 3 - (storedNow - before)} acknowledged records`;
+        rows.push(row(name, `MQTT QoS 1 through a payload parser (${connections} conn x ${window} msgs in flight; units are messages)`, 3, result, check));
       }
 
       const probe = await fetch(`http://127.0.0.1:${server.ports.http}/data`, { method: 'POST', headers: { 'device-token': tokens[0]!, 'content-type': 'application/json' }, body: body(1) });

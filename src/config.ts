@@ -42,6 +42,8 @@ export interface Config {
   acl: AclRule[];
   /** Plans added to or replacing the defaults, from the config file only (SPEC §7). */
   plans: Plan[];
+  /** Payload parser sandbox (SPEC §4): time limit per message and memory limit per device. */
+  parser: { timeoutMs: number; memoryMb: number };
 }
 
 /** Every setting under its own name, as a config file spells it. */
@@ -74,6 +76,8 @@ export interface Settings {
   maxSessionExpiry: number;
   takeoverLimit: number;
   takeoverBackoff: number;
+  parserTimeout: number;
+  parserMemory: number;
 }
 export type SettingKey = keyof Settings;
 
@@ -99,7 +103,7 @@ export class PrintAndExit extends Error {
 
 export interface SettingSpec<K extends SettingKey> {
   /** Heading the flag is listed under in --help. */
-  readonly group: 'Listeners' | 'Storage' | 'Logging' | 'Access' | 'Limits';
+  readonly group: 'Listeners' | 'Storage' | 'Logging' | 'Access' | 'Parsers' | 'Limits';
   /** Placeholder in --help, e.g. `<port>`. */
   readonly arg: string;
   /** One line, with the unit. */
@@ -169,7 +173,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
   dataDir: {
     group: 'Storage',
     arg: '<dir>',
-    description: 'directory of the SQLite database (bucketmq.db); created when missing',
+    description: 'directory of the SQLite databases (bucketmq.db, and buckets.db for the buckets); created when missing',
     default: './data',
     isPath: true,
     parse: text('a directory path'),
@@ -223,6 +227,20 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     description: 'plan of new accounts (free, starter, scale, or one from the config file "plans")',
     default: 'scale',
     parse: text('a plan name'),
+  },
+  parserTimeout: {
+    group: 'Parsers',
+    arg: '<ms>',
+    description: 'time a payload parser may run per message, in milliseconds; a parser over it stores nothing',
+    default: 1_000,
+    parse: integer('milliseconds', 10, 60_000),
+  },
+  parserMemory: {
+    group: 'Parsers',
+    arg: '<MiB>',
+    description: 'memory limit of each device\'s parser sandbox, in MiB (isolated-vm needs at least 8)',
+    default: 32,
+    parse: integer('MiB', 8, 4_096),
   },
   maxPacketSize: {
     group: 'Limits',
@@ -446,6 +464,7 @@ function toConfig(s: Settings, fileOnly: { acl: AclRule[]; plans: Plan[] }): Con
     aclDefault: s.aclDefault,
     defaultPlan: s.defaultPlan,
     ...fileOnly,
+    parser: { timeoutMs: s.parserTimeout, memoryMb: s.parserMemory },
     limits: {
       maximumPacketSize: s.maxPacketSize,
       connectTimeoutMs: s.connectTimeout,

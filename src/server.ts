@@ -31,6 +31,9 @@ import { ensureFirstRun, firstRunBanner, type FirstRunCredentials } from './tena
 import { createMqttAccess } from './tenancy/mqtt-access.ts';
 import { Registry } from './tenancy/registry.ts';
 import { Revoker } from './tenancy/revocation.ts';
+import { InspectorBus } from './inspector/inspector-bus.ts';
+import { PayloadParsers } from './parser/payload-parsers.ts';
+import { ParserSandbox } from './parser/sandbox.ts';
 
 /** The database file inside the data directory: registry, actions, sessions, retained messages. */
 export const DATABASE_FILE = 'bucketmq.db';
@@ -62,6 +65,10 @@ export interface RunningServer {
   /** The buckets and the one path into them (MQTT and HTTP). */
   readonly data: { readonly store: BucketStore; readonly ingestor: Ingestor };
   readonly retention: RetentionJob;
+  /** The live inspector's per-device event stream (SPEC §6). */
+  readonly inspector: InspectorBus;
+  /** Runs devices' payload parsers (SPEC §4); also behind the admin API's test run. */
+  readonly sandbox: ParserSandbox;
   /** Credentials created on an empty database (first run), else null. Printed by `main`, once. */
   readonly firstRun: FirstRunCredentials | null;
   /** Stops accepting, disconnects clients, flushes the stores and closes the database. Idempotent. */
@@ -123,9 +130,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     undo.push(() => store.close());
     const ingestor = new Ingestor(store);
     trackLastInput(ingestor, registry);
-    purgeDeletedBuckets(registry, store, log);
     const devices = new DeviceCache(registry);
     undo.push(() => devices.close());
+    const inspector = new InspectorBus();
+    const sandbox = new ParserSandbox({ timeoutMs: config.parser.timeoutMs, memoryMb: config.parser.memoryMb });
+    undo.push(() => sandbox.dispose());
+    const parsers = new PayloadParsers(sandbox, devices, inspector);
+    ingestor.useParsers(parsers);
+    forgetDeletedDevices(registry, { store, parsers, inspector }, log);
     const access = createMqttAccess(registry, { anonymousAccountId, acl: config.acl, aclDefault: config.aclDefault });
     const hooks = withDataPath(access, createPublishPipeline({ actions, devices, ingestor, log }));
 
@@ -149,7 +161,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       );
       log.info({ listener: 'mqtts', host, port: mqtts.port }, `mqtts listening on ${hostPort(host, mqtts.port)}`);
     }
-    const api = buildApiServer({ registry, broker, logger: log, data: { store, ingestor } });
+    const api = buildApiServer({ registry, broker, logger: log, data: { store, ingestor }, sandbox });
     attachMqttOverWebSocket(api, broker);
     undo.push(() => api.close());
     await api.register(actionsRoutes, { actions, registry });
@@ -162,7 +174,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       { listener: 'http', host, port: http.port },
       `http listening on ${hostPort(host, http.port)} (API, and MQTT over WebSocket at ws://${hostPort(host, http.port)}/mqtt)`,
     );
-    log.info({ database: databasePath }, `bucketmq ready, data in ${databasePath}`);
+    log.info({ dataDir: path.resolve(config.dataDir) }, `bucketmq ready, data in ${path.resolve(config.dataDir)}`);
 
     let stopping: Promise<void> | undefined;
     const stop = async (): Promise<void> => {
@@ -175,6 +187,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await api.close();
       } finally {
         devices.close();
+        sandbox.dispose();
         await store.close();
         await sessionStore.close();
         await retainedStore.close();
@@ -190,6 +203,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       actions,
       data: { store, ingestor },
       retention,
+      inspector,
+      sandbox,
       firstRun,
       stop: () => (stopping ??= stop()),
     };
@@ -218,10 +233,14 @@ function trackLastInput(ingestor: Ingestor, registry: Registry): void {
 }
 
 /** A deleted device's records go with it (also for devices of a deleted account). */
-function purgeDeletedBuckets(registry: Registry, store: BucketStore, log: Logger): void {
+/** A deleted device's bucket, parser sandbox and inspector history go with it. */
+function forgetDeletedDevices(registry: Registry, parts: { store: BucketStore; parsers: PayloadParsers; inspector: InspectorBus }, log: Logger): void {
   registry.on('revoked', (revocation) => {
     if (revocation.kind !== 'device-deleted') return;
-    store.delete(revocation.deviceId, {}).catch((error: unknown) => log.error({ err: error, deviceId: revocation.deviceId }, 'could not delete the bucket of a deleted device'));
+    const { deviceId } = revocation;
+    parts.parsers.invalidate(deviceId);
+    parts.inspector.forget(deviceId);
+    parts.store.delete(deviceId, {}).catch((error: unknown) => log.error({ err: error, deviceId }, 'could not delete the bucket of a deleted device'));
   });
 }
 

@@ -66,6 +66,7 @@ test('defaults', () => {
     defaultPlan: 'scale',
     acl: [],
     plans: [],
+    parser: { timeoutMs: 1_000, memoryMb: 32 },
   };
   assert.deepEqual(config, expected);
 });
@@ -186,6 +187,8 @@ const BAD: Record<SettingKey, { text: string; json: unknown }> = {
   maxSessionExpiry: { text: '4294967296', json: 2 ** 32 },
   takeoverLimit: { text: '0', json: 'ten' },
   takeoverBackoff: { text: '1m', json: -1 },
+  parserTimeout: { text: '1s', json: 0 },
+  parserMemory: { text: '4', json: 'lots' },
 };
 
 for (const key of SETTING_KEYS) {

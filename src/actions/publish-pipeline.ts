@@ -21,7 +21,7 @@ import { ReasonCode } from '../broker/reason-codes.ts';
 import type { DeviceCache } from '../data/device-cache.ts';
 import type { Ingestor } from '../data/ingest.ts';
 import { payloadToRecordInput } from '../data/payload-records.ts';
-import { RecordError } from '../data/validate-record.ts';
+import { RejectedMessageError } from '../data/rejected-message.ts';
 import type { Logger } from '../log.ts';
 import type { ClientIdentity } from '../tenancy/mqtt-access.ts';
 import type { ActionStore } from './action-store.ts';
@@ -42,7 +42,7 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
   const { actions, devices, ingestor, log } = deps;
 
   const logFailure = (error: unknown, deviceId: string, topic: string): void => {
-    if (error instanceof RecordError) log.debug({ deviceId, topic, error: error.message }, 'publish not stored: invalid record');
+    if (error instanceof RejectedMessageError) log.debug({ deviceId, topic, error: error.message }, 'publish not stored: rejected');
     else log.error({ err: error, deviceId, topic }, 'publish not stored: the bucket store failed');
   };
 
@@ -62,7 +62,8 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
       if (device === null || !device.active) return;
     }
 
-    const stored = ingestor.ingest(deviceId, payloadToRecordInput(message.payload), { metadata: { mqtt_topic: topic } });
+    const metadata = { mqtt_topic: topic };
+    const stored = ingestor.ingest(deviceId, payloadToRecordInput(message.payload, metadata), { metadata, raw: message.payload, via: 'mqtt' });
     if (message.qos === 0) {
       stored.catch((error: unknown) => logFailure(error, deviceId, topic));
       return;
@@ -72,7 +73,7 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
       () => ReasonCode.Success,
       (error: unknown) => {
         logFailure(error, deviceId, topic);
-        if (error instanceof RecordError) return v5 ? ReasonCode.PayloadFormatInvalid : ReasonCode.Success;
+        if (error instanceof RejectedMessageError) return v5 ? ReasonCode.PayloadFormatInvalid : ReasonCode.Success;
         return ReasonCode.UnspecifiedError;
       },
     );

@@ -11,6 +11,7 @@ import type { Broker } from '../broker/broker.ts';
 import type { BucketStore } from '../data/bucket-store.ts';
 import type { Ingestor } from '../data/ingest.ts';
 import type { Logger } from '../log.ts';
+import type { ParserSandbox } from '../parser/sandbox.ts';
 import type { AccountIdentity } from '../tenancy/model.ts';
 import type { Registry } from '../tenancy/registry.ts';
 import { accountAuth } from './account-auth.ts';
@@ -22,6 +23,7 @@ import { ApiLogController } from './request-log.ts';
 import { accountTokenRoutes } from './routes/account-tokens.ts';
 import { accountRoutes } from './routes/account.ts';
 import { deviceParamRoutes } from './routes/device-params.ts';
+import { deviceParserRoutes } from './routes/device-parser.ts';
 import { deviceTokenRoutes } from './routes/device-tokens.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { compileValidator } from './validation.ts';
@@ -46,6 +48,8 @@ export interface ApiServerOptions {
    * default 200 KB (SPEC §3).
    */
   data?: { store: BucketStore; ingestor: Ingestor; bodyLimit?: number };
+  /** When given, POST /devices/:id/parser/test runs payload parsers in it (SPEC §4). */
+  sandbox?: ParserSandbox;
 }
 
 export function buildApiServer(options: ApiServerOptions): FastifyInstance {
@@ -74,6 +78,7 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
     deviceParamRoutes(scope, options.registry);
     deviceTokenRoutes(scope, options.registry);
     if (options.data !== undefined) adminDataRoutes(scope, options.registry, options.data.store);
+    if (options.sandbox !== undefined) deviceParserRoutes(scope, options.registry, options.sandbox);
   });
 
   if (options.data !== undefined) void app.register(deviceDataApi({ registry: options.registry, ...options.data }));

@@ -1,10 +1,10 @@
 /**
- * What the data path needs to know about a publishing device (account, type, tags, active), kept in
+ * What the data path needs to know about a publishing device (account, type, tags, active, parser), kept in
  * memory so a publish costs a Map lookup instead of a database query. Entries are dropped when the
  * registry says a device changed or was revoked; and the whole cache is forgotten every `maxAgeMs`
  * so that edits made by another process on the same database (the CLI) show within that time.
  */
-import type { DeviceType, TagItem } from '../tenancy/model.ts';
+import type { DeviceType, ParamItem, TagItem } from '../tenancy/model.ts';
 import type { Registry, Revocation } from '../tenancy/registry.ts';
 import { tagKey, type ScopedDevice } from '../actions/action-index.ts';
 
@@ -13,7 +13,11 @@ export interface CachedDevice extends ScopedDevice {
   readonly accountId: string;
   readonly type: DeviceType;
   readonly active: boolean;
+  readonly name: string;
   readonly tags: readonly TagItem[];
+  readonly params: readonly ParamItem[];
+  /** The device's payload parser source (SPEC §4), or null. */
+  readonly payloadParser: string | null;
 }
 
 export interface DeviceCacheOptions {
@@ -57,7 +61,10 @@ export class DeviceCache {
         accountId: device.account_id,
         type: device.type,
         active: device.active,
+        name: device.name,
         tags: device.tags,
+        params: device.params,
+        payloadParser: device.payload_parser === null || device.payload_parser.trim() === '' ? null : device.payload_parser,
         tagSet: new Set(device.tags.map(tagKey)),
       };
     if (this.#entries.size >= this.#maxEntries) this.#entries = new Map();

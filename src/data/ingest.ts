@@ -1,26 +1,43 @@
 import type { BucketStore } from './bucket-store.ts';
 import type { DataRecord } from './record.ts';
-import { validateRecords } from './validate-record.ts';
+import { RecordError, validateRecords } from './validate-record.ts';
 
 export interface IngestOptions {
   /** Merged into each record's metadata (e.g. `{ mqtt_topic }`). */
   metadata?: Record<string, unknown>;
   /** Arrival time, epoch ms (default now). */
   now?: number;
+  /** The message's original bytes, for a payload parser's `raw_payload` (default: the input as JSON). */
+  raw?: Buffer;
+  /** Where the message came from, for the inspector (e.g. 'mqtt', 'http'). */
+  via?: string;
 }
 
 /** Called after records are durable (e.g. to update the device's last_input). */
 export type StoredListener = (deviceId: string, records: DataRecord[]) => void;
 
 /**
+ * The payload-parser step (SPEC §4), implemented by src/parser/payload-parsers.ts. `has` is a cheap
+ * synchronous check, so devices without a parser pay nothing more on the hot path.
+ */
+export interface ParseStep {
+  has(deviceId: string): boolean;
+  /** The parser's result (record input), or throws a RejectedMessageError. */
+  parse(deviceId: string, payload: unknown[], raw: Buffer, via: string | undefined): Promise<unknown>;
+  /** A parser's result failed validation: report it where the parser's other errors go. */
+  rejected(deviceId: string, error: RecordError, via: string | undefined): void;
+}
+
+/**
  * The one path by which data enters a bucket, from MQTT (actions, `tago/data/post`) and HTTP alike:
- * record input → validation (SPEC §3) → group-committed insert. Resolves with the number of records
- * once they are durable; rejects with a RecordError (the caller's fault) or a store error.
- * Payload parsers (SPEC §4) plug in before validation.
+ * record input → the device's payload parser, if it has one → validation (SPEC §3) → group-committed
+ * insert. Resolves with the number of records once they are durable; rejects with a
+ * RejectedMessageError (the sender's fault: RecordError, ParserError) or a store error.
  */
 export class Ingestor {
   readonly #store: BucketStore;
   readonly #listeners: StoredListener[] = [];
+  #parsers: ParseStep | null = null;
 
   constructor(store: BucketStore) {
     this.#store = store;
@@ -30,8 +47,38 @@ export class Ingestor {
     this.#listeners.push(listener);
   }
 
-  async ingest(deviceId: string, input: unknown, options: IngestOptions = {}): Promise<number> {
-    const records = validateRecords(input, { deviceId, now: options.now ?? Date.now(), metadata: options.metadata });
+  /** Runs `step` on the messages of devices that have a parser. */
+  useParsers(step: ParseStep): void {
+    this.#parsers = step;
+  }
+
+  ingest(deviceId: string, input: unknown, options: IngestOptions = {}): Promise<number> {
+    const parsers = this.#parsers;
+    if (parsers !== null && parsers.has(deviceId)) return this.#parseAndStore(parsers, deviceId, input, options);
+    let records: DataRecord[];
+    try {
+      records = validateRecords(input, { deviceId, now: options.now ?? Date.now(), metadata: options.metadata });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#insert(deviceId, records);
+  }
+
+  async #parseAndStore(parsers: ParseStep, deviceId: string, input: unknown, options: IngestOptions): Promise<number> {
+    const now = options.now ?? Date.now();
+    const raw = options.raw ?? Buffer.from(JSON.stringify(input));
+    const parsed = await parsers.parse(deviceId, Array.isArray(input) ? input : [input], raw, options.via);
+    let records: DataRecord[];
+    try {
+      records = validateRecords(parsed, { deviceId, now, metadata: options.metadata });
+    } catch (error) {
+      if (error instanceof RecordError) parsers.rejected(deviceId, error, options.via);
+      throw error;
+    }
+    return this.#insert(deviceId, records);
+  }
+
+  async #insert(deviceId: string, records: DataRecord[]): Promise<number> {
     await this.#store.insert(records);
     for (const listener of this.#listeners) listener(deviceId, records);
     return records.length;

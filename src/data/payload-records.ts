@@ -3,9 +3,10 @@ import { isUtf8 } from 'node:buffer';
 /**
  * Turns a raw message into record input (SPEC §4/§5 insert_bucket): a JSON record or array of
  * records is used as it is; anything else becomes one `payload` record holding the UTF-8 text, or
- * hex when the bytes are not valid UTF-8.
+ * hex when the bytes are not valid UTF-8, with `metadata` when given (SPEC §4: a parser sees the
+ * MQTT topic on it).
  */
-export function payloadToRecordInput(payload: Buffer): unknown {
+export function payloadToRecordInput(payload: Buffer, metadata?: Record<string, unknown>): unknown {
   if (isUtf8(payload)) {
     const text = payload.toString('utf8');
     const first = firstNonSpace(text);
@@ -17,9 +18,13 @@ export function payloadToRecordInput(payload: Buffer): unknown {
         // not JSON: falls through to the payload record
       }
     }
-    return { variable: 'payload', value: text };
+    return payloadRecord(text, metadata);
   }
-  return { variable: 'payload', value: payload.toString('hex') };
+  return payloadRecord(payload.toString('hex'), metadata);
+}
+
+function payloadRecord(value: string, metadata: Record<string, unknown> | undefined): unknown {
+  return metadata === undefined ? { variable: 'payload', value } : { variable: 'payload', value, metadata };
 }
 
 /** The first character code that is not JSON whitespace, or -1. */

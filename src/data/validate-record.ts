@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { DataRecord, GeoPoint, RecordValue } from './record.ts';
+import { RejectedMessageError } from './rejected-message.ts';
 
 /**
  * Record validation exactly per SPEC §3. A message is one record or an array; one bad record
@@ -21,7 +22,7 @@ const FORBIDDEN = /[*?!<>.\-=$\s]/;
 /** Unix times below this are seconds, above it milliseconds (1e11 s is the year 5138; 1e11 ms is 1973). */
 const SECONDS_BELOW = 1e11;
 
-export class RecordError extends Error {
+export class RecordError extends RejectedMessageError {
   /** Index of the offending record in the message (0 for a single record). */
   readonly index: number;
   readonly field: string;

@@ -365,6 +365,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       }
     }
     this.#stmt.updateDevice.run({ ...row, params: JSON.stringify(current), updated_at: this.#iso() });
+    this.emit('device-changed', deviceId);
     return current;
   }
 
@@ -375,6 +376,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const next = current.filter((p) => p.id !== paramId);
     if (next.length === current.length) throw notFound(`param ${paramId}`);
     this.#stmt.updateDevice.run({ ...row, params: JSON.stringify(next), updated_at: this.#iso() });
+    this.emit('device-changed', deviceId);
     return next;
   }
 

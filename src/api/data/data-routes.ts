@@ -9,6 +9,7 @@ import type { BucketStore } from '../../data/bucket-store.ts';
 import type { Ingestor } from '../../data/ingest.ts';
 import { payloadToRecordInput } from '../../data/payload-records.ts';
 import type { DataRecord } from '../../data/record.ts';
+import { RejectedMessageError } from '../../data/rejected-message.ts';
 import { RecordError, validateRecords } from '../../data/validate-record.ts';
 import type { Device, DeviceIdentity } from '../../tenancy/model.ts';
 import type { Registry } from '../../tenancy/registry.ts';
@@ -23,7 +24,7 @@ import { sendAnswer } from './query-answer.ts';
 /** SPEC §3: the HTTP body limit of a data message. */
 export const DEFAULT_DATA_BODY_LIMIT = 200 * 1024;
 
-/** Raw bodies (SPEC §4: handed to the device's parser; until parsers exist, stored as a payload record). */
+/** Raw bodies (SPEC §4): handed to the device's parser as a `payload` record and `raw_payload`; stored as that record without one. */
 export const RAW_CONTENT_TYPES = ['text/plain', 'application/octet-stream'];
 
 export interface DataApiOptions {
@@ -74,11 +75,13 @@ function dataRoutes(app: FastifyInstance, options: DataApiOptions): void {
       const body = request.body;
       if (body === undefined || body === null) throw new ApiError(400, 'body is required: a record, an array of records, or a raw payload');
       let input: unknown = body;
+      let raw: Buffer | undefined;
       if (Buffer.isBuffer(body)) {
         if (body.length === 0) throw new ApiError(400, 'body is empty');
         input = payloadToRecordInput(body);
+        raw = body;
       }
-      const count = await ingestRecords(ingestor, request.deviceIdentity.deviceId, input);
+      const count = await ingestRecords(ingestor, request.deviceIdentity.deviceId, input, raw);
       return reply.code(202).send(ok(`${count} Data Added`));
     },
   );
@@ -164,11 +167,11 @@ function dataRoutes(app: FastifyInstance, options: DataApiOptions): void {
 }
 
 /** Validates and stores; a record the client got wrong is a 400 naming the record index and the field. */
-export async function ingestRecords(ingestor: Ingestor, deviceId: string, input: unknown): Promise<number> {
+export async function ingestRecords(ingestor: Ingestor, deviceId: string, input: unknown, raw?: Buffer): Promise<number> {
   try {
-    return await ingestor.ingest(deviceId, input);
+    return await ingestor.ingest(deviceId, input, raw === undefined ? { via: 'http' } : { raw, via: 'http' });
   } catch (err) {
-    if (err instanceof RecordError) throw new ApiError(400, err.message);
+    if (err instanceof RejectedMessageError) throw new ApiError(400, err.message);
     throw err;
   }
 }

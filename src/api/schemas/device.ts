@@ -40,7 +40,7 @@ const recordCap = {
   maximum: 10_000_000,
   description: 'Mutable devices only: the most records kept (default 50,000)',
 } as const;
-const payloadParser = {
+export const payloadParser = {
   type: ['string', 'null'],
   maxLength: PAYLOAD_PARSER_MAX_BYTES,
   description: 'JavaScript run on every message bound for the bucket (SPEC §4), at most 64 KiB; null removes it',

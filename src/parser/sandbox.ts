@@ -1,0 +1,277 @@
+/**
+ * ParserSandbox: runs device parser scripts (SPEC §4) in isolated-vm isolates, in a child process.
+ *
+ * Why a child process: isolated-vm turns a gradual heap overrun into a disposed isolate, but one
+ * allocation larger than the heap's remaining room reaches V8's fatal out-of-memory handler, which
+ * aborts the process that hosts the isolate. Ordinary code does it: a Set or Map of millions of
+ * entries, or an object with a million keys, grows its hash table in one such step. (The prelude
+ * guards the obvious single-step cases, prelude/allocation-guards.ts, but cannot catch them all.)
+ * Here that process is the child: the parent restarts it and blames the script.
+ *
+ * Blame: the requests that were out when the child died are sent again, one key at a time, each
+ * key alone in a fresh child, while new requests wait. A key whose requests kill the child again is
+ * the culprit: its requests fail with kind 'memory' and its code is quarantined until it changes
+ * (or `invalidate`), so one parser cannot keep the sandbox restarting. Everyone else's requests get
+ * their normal outcome.
+ *
+ * Requests made in the same event-loop turn travel in one IPC message; the child batches them
+ * further per key into single isolate calls (lane.ts).
+ */
+import { memoryMessage } from './errors.ts';
+import { resolveOptions } from './options.ts';
+import { ParserProcess, type WireRequest, type WireResult } from './process-link.ts';
+import { wireMessage } from './wire.ts';
+import type { ParseOutcome, ParserDevice, ParserInput, SandboxOptions, SandboxStats } from './types.ts';
+
+export type { ParseOutcome, ParserDevice, ParserErrorKind, ParserInput, ParserLog, SandboxOptions } from './types.ts';
+
+export interface ParserSandboxStats extends SandboxStats {
+  /** Times the sandbox process died under a script and was restarted. */
+  crashes: number;
+}
+
+interface Request {
+  id: number;
+  key: string;
+  code: string;
+  wire: string;
+  resolve(outcome: ParseOutcome): void;
+  reject(error: unknown): void;
+}
+
+/** Resolves with the requests that were still out when the child died (empty if all finished). */
+interface Probe {
+  remaining: number;
+  resolve(victims: Request[]): void;
+}
+
+const NO_STATS: SandboxStats = { isolatesCreated: 0, isolatesAlive: 0, calls: 0, messages: 0 };
+/** After the child failed to start, calls fail at once for this long rather than each spawning one. */
+const START_RETRY_MS = 1000;
+
+export class ParserSandbox {
+  #options: Required<SandboxOptions>;
+  #process: ParserProcess | undefined;
+  /** The code the current child was last sent per key. */
+  #sentCode = new Map<string, string>();
+  #inflight = new Map<number, Request>();
+  #outbox: Request[] = [];
+  #flushQueued = false;
+  #recovering = false;
+  #probe: Probe | undefined;
+  /** Keys whose code crashed the child, with that code. */
+  #quarantine = new Map<string, string>();
+  #nextId = 1;
+  /** Counters of children that are gone, plus outcomes decided here. */
+  #past: ParserSandboxStats = { ...NO_STATS, crashes: 0 };
+  #child: SandboxStats = NO_STATS;
+  #disposed = false;
+  #startFailure: { error: Error; until: number } | undefined;
+
+  constructor(options: SandboxOptions = {}) {
+    this.#options = resolveOptions(options);
+  }
+
+  get stats(): ParserSandboxStats {
+    const past = this.#past;
+    const child = this.#child;
+    return {
+      isolatesCreated: past.isolatesCreated + child.isolatesCreated,
+      isolatesAlive: child.isolatesAlive,
+      calls: past.calls + child.calls,
+      messages: past.messages + child.messages,
+      crashes: past.crashes,
+    };
+  }
+
+  /** Runs `code` for one message of device `key`; never rejects for anything the script does. */
+  parse(key: string, code: string, device: ParserDevice, input: ParserInput): Promise<ParseOutcome> {
+    if (this.#disposed) return Promise.reject(new Error('parser sandbox is disposed'));
+    const quarantined = this.#quarantined(key, code);
+    if (quarantined !== undefined) return Promise.resolve(quarantined);
+    let wire: string;
+    try {
+      wire = wireMessage(device, input);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<ParseOutcome>((resolve, reject) => {
+      this.#outbox.push({ id: this.#nextId++, key, code, wire, resolve, reject });
+      this.#scheduleFlush();
+    });
+  }
+
+  /** Drops the cached isolate of `key` (device deleted or code changed); a call in flight finishes first. */
+  invalidate(key: string): void {
+    this.#quarantine.delete(key);
+    this.#sentCode.delete(key);
+    this.#process?.send({ t: 'invalidate', key });
+  }
+
+  /** Stops the sandbox process; calls in flight and later calls reject. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#process?.kill();
+    this.#process = undefined;
+    const error = new Error('parser sandbox is disposed');
+    for (const request of this.#inflight.values()) request.reject(error);
+    for (const request of this.#outbox) request.reject(error);
+    this.#inflight.clear();
+    this.#outbox = [];
+    this.#probe?.resolve([]);
+  }
+
+  #quarantined(key: string, code: string): ParseOutcome | undefined {
+    const quarantined = this.#quarantine.get(key);
+    if (quarantined === undefined) return undefined;
+    if (quarantined !== code) {
+      this.#quarantine.delete(key);
+      return undefined;
+    }
+    this.#past.messages++;
+    return this.#crashOutcome();
+  }
+
+  #crashOutcome(): ParseOutcome {
+    const message = `${memoryMessage(this.#options.memoryMb)}: it crashed the sandbox and is stopped until its code changes`;
+    return { ok: false, error: { kind: 'memory', message }, logs: [] };
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued || this.#recovering) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      if (this.#recovering || this.#disposed || this.#outbox.length === 0) return;
+      const failure = this.#startFailure;
+      if (failure !== undefined && performance.now() < failure.until) {
+        for (const request of this.#outbox) request.reject(failure.error);
+        this.#outbox = [];
+        return;
+      }
+      const requests: Request[] = [];
+      for (const request of this.#outbox) {
+        // A key may have been quarantined while its request waited out a recovery.
+        const quarantined = this.#quarantined(request.key, request.code);
+        if (quarantined === undefined) requests.push(request);
+        else request.resolve(quarantined);
+      }
+      this.#outbox = [];
+      if (requests.length > 0) this.#send(requests);
+    });
+  }
+
+  #send(requests: Request[]): void {
+    const child = (this.#process ??= this.#spawn());
+    const wires: WireRequest[] = new Array(requests.length);
+    for (let i = 0; i < requests.length; i++) {
+      const request = requests[i] as Request;
+      this.#inflight.set(request.id, request);
+      const wire: WireRequest = { id: request.id, key: request.key, wire: request.wire };
+      if (this.#sentCode.get(request.key) !== request.code) {
+        wire.code = request.code;
+        this.#sentCode.set(request.key, request.code);
+      }
+      wires[i] = wire;
+    }
+    child.send({ t: 'parse', requests: wires });
+    child.setActive(true);
+  }
+
+  #spawn(): ParserProcess {
+    const child: ParserProcess = new ParserProcess(this.#options, {
+      onResults: (results, stats) => this.#onResults(child, results, stats),
+      onExit: (ready, detail) => this.#onExit(child, ready, detail),
+    });
+    return child;
+  }
+
+  #onResults(child: ParserProcess, results: WireResult[], stats: SandboxStats): void {
+    if (child !== this.#process) return;
+    this.#child = stats;
+    let settled = 0;
+    for (const result of results) {
+      const request = this.#inflight.get(result.id);
+      if (request === undefined) continue;
+      this.#inflight.delete(result.id);
+      settled++;
+      if ('outcome' in result) request.resolve(result.outcome);
+      else request.reject(new Error(result.error));
+    }
+    if (this.#inflight.size === 0) child.setActive(false);
+    const probe = this.#probe;
+    if (probe !== undefined && (probe.remaining -= settled) <= 0) {
+      this.#probe = undefined;
+      probe.resolve([]);
+    }
+  }
+
+  #onExit(child: ParserProcess, ready: boolean, detail: string): void {
+    if (child !== this.#process) return;
+    this.#process = undefined;
+    this.#sentCode.clear();
+    const gone = this.#child;
+    this.#past.isolatesCreated += gone.isolatesCreated;
+    this.#past.calls += gone.calls;
+    this.#past.messages += gone.messages;
+    this.#child = NO_STATS;
+    const victims = [...this.#inflight.values()];
+    this.#inflight.clear();
+
+    if (!ready) {
+      // Not a script's doing: the sandbox itself cannot start. Report it to every caller waiting.
+      const error = new Error(`parser sandbox process failed to start${detail === '' ? '' : `: ${detail}`}`);
+      this.#startFailure = { error, until: performance.now() + START_RETRY_MS };
+      for (const request of victims) request.reject(error);
+      this.#probe?.resolve([]);
+      this.#probe = undefined;
+      return;
+    }
+    this.#past.crashes++;
+    const probe = this.#probe;
+    if (probe !== undefined) {
+      this.#probe = undefined;
+      probe.resolve(victims);
+    } else if (victims.length > 0) {
+      void this.#recover(victims);
+    }
+  }
+
+  /** Finds which key's requests killed the child, rerunning each key's alone. */
+  async #recover(victims: Request[]): Promise<void> {
+    this.#recovering = true;
+    const byKey = new Map<string, Request[]>();
+    for (const request of victims) {
+      const group = byKey.get(request.key);
+      if (group === undefined) byKey.set(request.key, [request]);
+      else group.push(request);
+    }
+    if (byKey.size === 1) {
+      this.#condemn(victims);
+    } else {
+      for (const group of byKey.values()) {
+        if (this.#disposed) return;
+        const lost = await this.#runAlone(group);
+        if (lost.length > 0) this.#condemn(lost);
+      }
+    }
+    this.#recovering = false;
+    this.#scheduleFlush();
+  }
+
+  #runAlone(group: Request[]): Promise<Request[]> {
+    return new Promise<Request[]>((resolve) => {
+      this.#probe = { remaining: group.length, resolve };
+      this.#send(group);
+    });
+  }
+
+  #condemn(requests: Request[]): void {
+    for (const request of requests) {
+      this.#quarantine.set(request.key, request.code);
+      this.#past.messages++;
+      request.resolve(this.#crashOutcome());
+    }
+  }
+}
