@@ -68,8 +68,12 @@ export class ParserSandbox {
   #disposed = false;
   #startFailure: { error: Error; until: number } | undefined;
 
-  constructor(options: SandboxOptions = {}) {
+  readonly #onQuarantine: ((key: string) => void) | undefined;
+
+  /** `onQuarantine`: a key's code crashed the sandbox process and is stopped until it changes (for the operator's log). */
+  constructor(options: SandboxOptions = {}, events: { onQuarantine?: (key: string) => void } = {}) {
     this.#options = resolveOptions(options);
+    this.#onQuarantine = events.onQuarantine;
   }
 
   get stats(): ParserSandboxStats {
@@ -269,6 +273,7 @@ export class ParserSandbox {
 
   #condemn(requests: Request[]): void {
     for (const request of requests) {
+      if (!this.#quarantine.has(request.key)) this.#onQuarantine?.(request.key);
       this.#quarantine.set(request.key, request.code);
       this.#past.messages++;
       request.resolve(this.#crashOutcome());

@@ -132,7 +132,8 @@ describe('a script that kills its isolate process', () => {
   const slow = 'const end = Date.now() + 200; while (Date.now() < end) {} payload = [{ variable: "i", value: payload[0].i }]';
 
   test('is blamed alone: the others in flight get their results, the killer is stopped until its code changes', async (t) => {
-    const box = new ParserSandbox({ timeoutMs: 5000 });
+    const quarantined: string[] = [];
+    const box = new ParserSandbox({ timeoutMs: 5000 }, { onQuarantine: (key) => quarantined.push(key) });
     try {
       await assertHealthy('warm-up', box);
       // The bystander's batch (3 × 200 ms) is still running when the child dies, so the sandbox
@@ -152,6 +153,7 @@ describe('a script that kills its isolate process', () => {
         // Quarantined: answered without running.
         assert.deepEqual(await run('killer', killer, [], box), killed);
         assert.equal(box.stats.crashes, crashes);
+        assert.deepEqual(quarantined, ['killer'], 'the operator hears of the culprit once');
       }
       // New code runs again; so does the bystander.
       await assertHealthy('killer', box);

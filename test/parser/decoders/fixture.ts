@@ -3,17 +3,10 @@
  * message it receives, and the exact outcome the sandbox must produce (SPEC §4).
  */
 
-export interface FixtureDevice {
-  id: string;
-  name: string;
-  tags: Array<{ key: string; value: string }>;
-  params: Array<{ key: string; value: string; sent: boolean }>;
-}
+import type { ParserDevice, ParserErrorKind, ParserLog } from '../../../src/parser/types.ts';
 
-export interface LogLine {
-  level: 'log' | 'error';
-  message: string;
-}
+export type FixtureDevice = ParserDevice;
+export type LogLine = ParserLog;
 
 export type ExpectedOutcome =
   | {
@@ -26,7 +19,7 @@ export type ExpectedOutcome =
   | {
       ok: false;
       /** `includes` is a substring the error message must contain. */
-      error: { kind: 'syntax' | 'runtime' | 'timeout' | 'memory' | 'result'; includes: string };
+      error: { kind: ParserErrorKind; includes: string };
       logs?: LogLine[];
     };
 
