@@ -22,6 +22,7 @@ import type { DeviceCache } from '../data/device-cache.ts';
 import type { Ingestor } from '../data/ingest.ts';
 import { payloadToRecordInput } from '../data/payload-records.ts';
 import { RejectedMessageError } from '../data/rejected-message.ts';
+import { ParserBusyError } from '../parser/payload-parsers.ts';
 import type { Logger } from '../log.ts';
 import type { ClientIdentity } from '../tenancy/mqtt-access.ts';
 import type { ActionStore } from './action-store.ts';
@@ -43,6 +44,7 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
 
   const logFailure = (error: unknown, deviceId: string, topic: string): void => {
     if (error instanceof RejectedMessageError) log.debug({ deviceId, topic, error: error.message }, 'publish not stored: rejected');
+    else if (error instanceof ParserBusyError) log.warn({ deviceId, topic, error: error.message }, 'publish not stored: payload parsers busy');
     else log.error({ err: error, deviceId, topic }, 'publish not stored: the bucket store failed');
   };
 

@@ -4,7 +4,8 @@ import { RejectedMessageError } from '../data/rejected-message.ts';
 import type { RecordError } from '../data/validate-record.ts';
 import type { InspectorBus } from '../inspector/inspector-bus.ts';
 import type { ParserSandbox } from './sandbox.ts';
-import type { ParserDevice, ParserErrorKind, ParserLog } from './types.ts';
+import { StatusError } from '../status-error.ts';
+import type { ParseOutcome, ParserDevice, ParserErrorKind, ParserLog } from './types.ts';
 
 /** A device as a parser script sees it (SPEC §4): id, name, tags, params. */
 export function parserDevice(device: Pick<CachedDevice, 'id' | 'name' | 'tags' | 'params'>): ParserDevice {
@@ -28,9 +29,25 @@ export class ParserError extends RejectedMessageError {
 }
 
 /**
+ * Too many messages are waiting for the parser sandbox: this one was not run. Not the message's
+ * fault (a retry later may succeed), so MQTT v3 senders get no ack and resend; HTTP gets 503.
+ */
+export class ParserBusyError extends StatusError {
+  constructor(pending: number) {
+    super(503, `payload parsers are busy: ${pending} messages are waiting; try again shortly`);
+  }
+}
+
+/** Messages waiting for (or in) the sandbox at most, across devices; beyond it new ones are refused. */
+const DEFAULT_MAX_PENDING = 50_000;
+
+/**
  * The data path's parser step (SPEC §4): finds a device's parser in the device cache, runs it in the
  * sandbox (which batches a device's queued messages into one call), and reports the parser's console
  * output and errors to the inspector as `parser.log` and `parser.error` events.
+ *
+ * Backpressure: QoS 0 publishes and HTTP requests are not bounded by any in-flight window, so the
+ * messages out in the sandbox are counted and capped (`maxPending`) instead of queueing without limit.
  */
 export class PayloadParsers implements ParseStep {
   readonly #sandbox: ParserSandbox;
@@ -39,10 +56,14 @@ export class PayloadParsers implements ParseStep {
   /** What the script sees as `device`, per cache entry (a changed device gets a new entry). */
   readonly #views = new WeakMap<CachedDevice, ParserDevice>();
 
-  constructor(sandbox: ParserSandbox, devices: DeviceCache, inspector: InspectorBus) {
+  readonly #maxPending: number;
+  #pending = 0;
+
+  constructor(sandbox: ParserSandbox, devices: DeviceCache, inspector: InspectorBus, options: { maxPending?: number } = {}) {
     this.#sandbox = sandbox;
     this.#devices = devices;
     this.#inspector = inspector;
+    this.#maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
   }
 
   has(deviceId: string): boolean {
@@ -53,7 +74,14 @@ export class PayloadParsers implements ParseStep {
     const device = this.#devices.get(deviceId);
     const code = device?.payloadParser;
     if (device == null || code == null) return payload;
-    const outcome = await this.#sandbox.parse(deviceId, code, this.#view(device), { payload, raw });
+    if (this.#pending >= this.#maxPending) throw new ParserBusyError(this.#pending);
+    this.#pending++;
+    let outcome: ParseOutcome;
+    try {
+      outcome = await this.#sandbox.parse(deviceId, code, this.#view(device), { payload, raw });
+    } finally {
+      this.#pending--;
+    }
     this.#report(deviceId, outcome.logs);
     if (!outcome.ok) {
       this.#inspector.publish(deviceId, 'parser.error', { kind: outcome.error.kind, message: outcome.error.message, ...(via === undefined ? {} : { via }) });
