@@ -1,7 +1,7 @@
 /**
  * Ingest benchmark (issue 5): records per second durably stored in buckets.
  *
- *   npm run bench:ingest [-- --seconds 5 --connections 8 --window 1000 --http-concurrency 32 --rows mqtt1,mqtt10,parser,http1,http100]
+ *   npm run bench:ingest [-- --seconds 5 --connections 8 --window 1000 --http-concurrency 32 --rows mqtt1,mqtt10,parser,parser1,http1,http100]
  *
  * Rows:
  * - MQTT: QoS 1 publishers (MQTT 3.1.1, raw sockets, pre-encoded packets, in a separate process) publish
@@ -9,7 +9,7 @@
  *   acknowledged messages x records per message = records durably stored. One and ten records per
  *   message. At the end the bucket is counted to check that every acknowledged record is there.
  * - MQTT through a payload parser: the same publishers, 5-byte binary frames, devices whose parser
- *   decodes each into 3 records (SPEC §4, issue 6); units are messages.
+ *   decodes each into 3 records (`parser`) or 1 (`parser1`) (SPEC §4, issue 6); units are messages.
  * - HTTP: POST /data with a device token, bodies of 1 and 100 records (when this build has the data API).
  * Stores: SQLite (the node's database file), and PostgreSQL when BUCKETMQ_TEST_PG_URL is set and the
  * PostgreSQL store is built.
@@ -65,17 +65,25 @@ interface JobResult {
   failures: number;
 }
 
-/** A typical device decoder (the hosted service's template style): hex frame → temperature, humidity, battery. */
-const TYPICAL_PARSER = `
+/**
+ * Device decoders in the hosted service's template style: a hex frame (temperature int16 / 100,
+ * humidity uint8 / 2, battery uint16 mV) into 3 records, and the same frame into its temperature alone.
+ */
+const HEX_FRAME_DECODER = (fields: string): string => `
 const raw = payload.find((x) => x.variable === 'payload');
 if (raw) {
   const buffer = Buffer.from(raw.value, 'hex');
-  payload = [
-    { variable: 'temperature', value: buffer.readInt16BE(0) / 100, unit: 'C' },
-    { variable: 'humidity', value: buffer.readUInt8(2) / 2, unit: '%' },
-    { variable: 'battery', value: buffer.readUInt16BE(3), unit: 'mV' },
-  ];
+  payload = [${fields}];
 }`;
+const TEMPERATURE = "{ variable: 'temperature', value: buffer.readInt16BE(0) / 100, unit: 'C' }";
+const PARSERS = [
+  {
+    row: 'parser',
+    records: 3,
+    code: HEX_FRAME_DECODER(`${TEMPERATURE}, { variable: 'humidity', value: buffer.readUInt8(2) / 2, unit: '%' }, { variable: 'battery', value: buffer.readUInt16BE(3), unit: 'mV' }`),
+  },
+  { row: 'parser1', records: 1, code: HEX_FRAME_DECODER(TEMPERATURE) },
+];
 
 function record(i: number): { variable: string; value: number; unit: string } {
   return { variable: `temperature${i}`, value: 21.5 + i, unit: 'C' };
@@ -271,8 +279,8 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '8' },
       window: { type: 'string', default: '1000' },
       'http-concurrency': { type: 'string', default: '32' },
-      /** Which rows: any of mqtt1, mqtt10, parser, http1, http100 (comma-separated); default all. */
-      rows: { type: 'string', default: 'mqtt1,mqtt10,parser,http1,http100' },
+      /** Which rows: any of mqtt1, mqtt10, parser, parser1, http1, http100 (comma-separated); default all. */
+      rows: { type: 'string', default: 'mqtt1,mqtt10,parser,parser1,http1,http100' },
     },
   });
   const seconds = Number(values.seconds);
@@ -310,15 +318,16 @@ async function main(): Promise<void> {
         expected = stored;
       }
 
-      if (selected.has('parser')) {
-        // Devices with a typical payload parser: a 5-byte hex frame decoded into 3 records (SPEC §4).
-        const parsed = Array.from({ length: connections }, (_, i) => server.registry.createDevice(accountId, { name: `bench-parser-${i}`, payload_parser: TYPICAL_PARSER }));
+      for (const parser of PARSERS.filter((p) => selected.has(p.row))) {
+        // Devices with a payload parser: 5-byte binary frames decoded into records (SPEC §4).
+        const parsed = Array.from({ length: connections }, (_, i) => server.registry.createDevice(accountId, { name: `bench-${parser.row}-${i}`, payload_parser: parser.code }));
         const parsedIds = parsed.map((d) => d.device.id);
         const before = await countAll(server.data.store, parsedIds);
         const result = await runChild({ kind: 'mqtt', port: server.ports.mqtt, tokens: parsed.map((d) => d.token), payloadHex: '08fc5b0e74', window, seconds });
         const storedNow = await countAll(server.data.store, parsedIds);
-        const check = storedNow - before >= result.total * 3 ? 'all acknowledged records in the bucket' : `MISSING ${result.total * 3 - (storedNow - before)} acknowledged records`;
-        rows.push(row(name, `MQTT QoS 1 through a payload parser (${connections} conn x ${window} msgs in flight; units are messages)`, 3, result, check));
+        const wanted = result.total * parser.records;
+        const check = storedNow - before >= wanted ? 'all acknowledged records in the bucket' : `MISSING ${wanted - (storedNow - before)} acknowledged records`;
+        rows.push(row(name, `MQTT QoS 1 through a ${parser.records}-record payload parser (${connections} conn x ${window} msgs in flight; units are messages)`, parser.records, result, check));
       }
 
       const probe = await fetch(`http://127.0.0.1:${server.ports.http}/data`, { method: 'POST', headers: { 'device-token': tokens[0]!, 'content-type': 'application/json' }, body: body(1) });
