@@ -1,4 +1,5 @@
 import type { BucketStore } from './bucket-store.ts';
+import { looksLikeRecords, payloadToRecordInput } from './payload-records.ts';
 import type { DataRecord } from './record.ts';
 import { RecordError, validateRecords } from './validate-record.ts';
 
@@ -67,15 +68,18 @@ export class Ingestor {
   async #parseAndStore(parsers: ParseStep, deviceId: string, input: unknown, options: IngestOptions): Promise<number> {
     const now = options.now ?? Date.now();
     const raw = options.raw ?? Buffer.from(JSON.stringify(input));
-    const parsed = await parsers.parse(deviceId, Array.isArray(input) ? input : [input], raw, options.via);
-    let records: DataRecord[];
+    // SPEC §4: a message that is not records reaches the parser as one `payload` record holding its
+    // text (an HTTP body such as a network server's uplink JSON; MQTT input is wrapped already).
+    const records = looksLikeRecords(input) ? input : payloadToRecordInput(raw, options.metadata);
+    const parsed = await parsers.parse(deviceId, Array.isArray(records) ? records : [records], raw, options.via);
+    let valid: DataRecord[];
     try {
-      records = validateRecords(parsed, { deviceId, now, metadata: options.metadata });
+      valid = validateRecords(parsed, { deviceId, now, metadata: options.metadata });
     } catch (error) {
       if (error instanceof RecordError) parsers.rejected(deviceId, error, options.via);
       throw error;
     }
-    return this.#insert(deviceId, records);
+    return this.#insert(deviceId, valid);
   }
 
   async #insert(deviceId: string, records: DataRecord[]): Promise<number> {

@@ -36,7 +36,8 @@ function firstNonSpace(text: string): number {
   return -1;
 }
 
-function looksLikeRecords(value: unknown): boolean {
+/** A record (an object with `variable`) or a non-empty array of them. */
+export function looksLikeRecords(value: unknown): boolean {
   if (!Array.isArray(value)) return isRecord(value);
   if (value.length === 0) return false;
   for (let i = 0; i < value.length; i++) if (!isRecord(value[i])) return false;

@@ -122,6 +122,14 @@ describe('payload parsers on the data path', () => {
     assert.deepEqual(pick(await stored(device.id)).map(([v]) => v).sort(), ['a', 'b', 'battery', 'count', 'humidity', 'temperature']);
   });
 
+  test('HTTP POST /data: a JSON body that is not records reaches the parser as a payload record with its text (a network server webhook)', async () => {
+    const device = await createDevice(`const up = JSON.parse(payload[0].value); payload = [{ variable: 'rssi', value: up.rx[0].rssi, group: up.id }]`);
+    const answer = await api('POST', '/data', { id: 'uplink-7', rx: [{ rssi: -97 }] }, { 'device-token': device.token });
+    assert.deepEqual([answer.status, answer.body], [202, { status: true, result: '1 Data Added' }]);
+    const [record] = await stored(device.id);
+    assert.deepEqual([record?.variable, record?.value, record?.group], ['rssi', -97, 'uplink-7']);
+  });
+
   test('a parser error stores nothing: HTTP 400 with the message, MQTT 5 PUBACK 0x99, inspector gets the error and the console output', async () => {
     const device = await createDevice(`console.error('bad frame', payload.length); throw new Error('checksum mismatch')`);
     const http = await api('POST', '/data', { variable: 'x', value: 1 }, { 'device-token': device.token });
