@@ -186,6 +186,16 @@ describe('payload parsers on the data path', () => {
     assert.equal((await stored(other.id)).length, 10);
   });
 
+  test('a parser that allocates until out of memory loses only its message; the broker and the device\'s next message are fine', async () => {
+    const device = await createDevice(`if (payload[0].value === 'oom') { const hoard = []; while (true) hoard.push(new Array(100000).fill(hoard.length)); }
+payload = [{ variable: 'ok', value: payload[0].value }]`);
+    const client = await connect(device.token);
+    await assert.rejects(client.publishAsync('sensors/oom', 'oom', { qos: 1 }), (error: Error & { code?: number }) => error.code === 0x99);
+    assert.equal(server.inspector.history(device.id).find((e) => e.type === 'parser.error')?.data.kind, 'memory');
+    await client.publishAsync('sensors/oom', 'after', { qos: 1 });
+    assert.deepEqual(pick(await stored(device.id)), [['ok', 'after', null]]);
+  });
+
   test('changing the parser or the device params takes effect on the next message', async () => {
     const device = await createDevice(`payload = [{ variable: 'v', value: 1 }]`, [{ key: 'offset', value: '10' }]);
     const headers = { 'device-token': device.token };
