@@ -23,7 +23,7 @@ export type StoredListener = (deviceId: string, records: DataRecord[]) => void;
  */
 export interface ParseStep {
   has(deviceId: string): boolean;
-  /** The parser's result (record input), or throws a RejectedMessageError. */
+  /** The parser's result (record input); throws a RejectedMessageError (the message's fault) or another error (overload, sandbox failure). */
   parse(deviceId: string, payload: unknown[], raw: Buffer, via: string | undefined): Promise<unknown>;
   /** A parser's result failed validation: report it where the parser's other errors go. */
   rejected(deviceId: string, error: RecordError, via: string | undefined): void;
