@@ -163,7 +163,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       );
       log.info({ listener: 'mqtts', host, port: mqtts.port }, `mqtts listening on ${hostPort(host, mqtts.port)}`);
     }
-    const api = buildApiServer({ registry, broker, logger: log, data: { store, ingestor }, sandbox });
+    const api = buildApiServer({ registry, broker, logger: log, data: { store, ingestor }, sandbox, inspector });
     attachMqttOverWebSocket(api, broker);
     undo.push(() => api.close());
     await api.register(actionsRoutes, { actions, registry });

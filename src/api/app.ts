@@ -10,6 +10,7 @@ import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Broker } from '../broker/broker.ts';
 import type { BucketStore } from '../data/bucket-store.ts';
 import type { Ingestor } from '../data/ingest.ts';
+import type { InspectorBus } from '../inspector/inspector-bus.ts';
 import type { Logger } from '../log.ts';
 import type { ParserSandbox } from '../parser/sandbox.ts';
 import type { AccountIdentity } from '../tenancy/model.ts';
@@ -23,6 +24,7 @@ import { ApiLogController } from './request-log.ts';
 import { accountTokenRoutes } from './routes/account-tokens.ts';
 import { accountRoutes } from './routes/account.ts';
 import { deviceParamRoutes } from './routes/device-params.ts';
+import { deviceInspectorRoutes } from './routes/device-inspector.ts';
 import { deviceParserRoutes } from './routes/device-parser.ts';
 import { deviceTokenRoutes } from './routes/device-tokens.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -50,6 +52,8 @@ export interface ApiServerOptions {
   data?: { store: BucketStore; ingestor: Ingestor; bodyLimit?: number };
   /** When given, POST /devices/:id/parser/test runs payload parsers in it (SPEC §4). */
   sandbox?: ParserSandbox;
+  /** When given, GET /devices/:id/inspector reads a device's kept events (SPEC §6). */
+  inspector?: InspectorBus;
 }
 
 export function buildApiServer(options: ApiServerOptions): FastifyInstance {
@@ -79,6 +83,7 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
     deviceTokenRoutes(scope, options.registry);
     if (options.data !== undefined) adminDataRoutes(scope, options.registry, options.data.store);
     if (options.sandbox !== undefined) deviceParserRoutes(scope, options.registry, options.sandbox);
+    if (options.inspector !== undefined) deviceInspectorRoutes(scope, options.registry, options.inspector);
   });
 
   if (options.data !== undefined) void app.register(deviceDataApi({ registry: options.registry, ...options.data }));
