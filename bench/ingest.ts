@@ -17,7 +17,7 @@
  * The server runs in this process, the load in a forked child (`--child`), so each has a core.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -63,6 +63,8 @@ interface JobResult {
   /** Units acknowledged in total (warm-up included), to check against the bucket. */
   total: number;
   failures: number;
+  /** Machine CPU time busy during the measured window, µs (set by the parent; null off Linux). */
+  busyUs?: number | null;
 }
 
 /**
@@ -144,9 +146,11 @@ async function runMqtt(job: MqttJob): Promise<JobResult> {
   await sleep(WARMUP_MS);
   const from = acked;
   const t0 = performance.now();
+  process.send?.('window-start');
   await sleep(job.seconds * 1000);
   const units = acked - from;
   const ms = performance.now() - t0;
+  process.send?.('window-end');
   stopped = true;
   // Let what is in flight finish, so `total` matches what the bucket holds.
   const quiet = Date.now() + 10_000;
@@ -193,9 +197,11 @@ async function runHttp(job: HttpJob): Promise<JobResult> {
   await sleep(WARMUP_MS);
   const from = answered;
   const t0 = performance.now();
+  process.send?.('window-start');
   await sleep(job.seconds * 1000);
   const units = answered - from;
   const ms = performance.now() - t0;
+  process.send?.('window-end');
   stop = true;
   await Promise.all(workers);
   agent.destroy();
@@ -223,10 +229,35 @@ if (process.argv.includes('--child')) {
 
 // ---- the orchestrator --------------------------------------------------------------------------
 
+/**
+ * CPU time the whole machine spent busy (every process: the server, its threads, its sandbox, the load,
+ * PostgreSQL), in µs, from /proc/stat; null where there is none. Busy time per unit is steadier than
+ * units/s on a shared VM whose wake-up latency varies: it does not move when the pipeline waits.
+ */
+function machineBusyUs(): number | null {
+  let line: string;
+  try {
+    line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  } catch {
+    return null;
+  }
+  // cpu user nice system idle iowait irq softirq steal ...; USER_HZ is 100 on Linux.
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 10_000;
+}
+
 function runChild(job: Job): Promise<JobResult> {
   const child = fork(HERE, ['--child'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let busyFrom: number | null = null;
+  let busyUs: number | null = null;
   return new Promise((resolve, reject) => {
-    child.once('message', (result: JobResult) => resolve(result));
+    child.on('message', (message: JobResult | 'window-start' | 'window-end') => {
+      if (message === 'window-start') busyFrom = machineBusyUs();
+      else if (message === 'window-end') {
+        const now = machineBusyUs();
+        busyUs = now === null || busyFrom === null ? null : now - busyFrom;
+      } else resolve({ ...message, busyUs });
+    });
     child.once('exit', (code) => {
       if (code !== 0) reject(new Error(`load child exited with ${code}`));
     });
@@ -240,6 +271,8 @@ interface Row {
   recordsPerUnit: number;
   recordsPerSecond: number;
   unitsPerSecond: number;
+  /** Machine CPU µs per unit over the measured window. */
+  cpuPerUnit: number | null;
   note: string;
 }
 
@@ -347,14 +380,16 @@ async function main(): Promise<void> {
   }
 
   console.log('');
-  console.log('| store | path | records/unit | units/s | records/s durably stored | note |');
-  console.log('|---|---|---:|---:|---:|---|');
+  console.log('| store | path | records/unit | units/s | records/s durably stored | machine CPU µs/unit | note |');
+  console.log('|---|---|---:|---:|---:|---:|---|');
   for (const r of rows) {
-    console.log(`| ${r.store} | ${r.path} | ${r.recordsPerUnit} | ${Math.round(r.unitsPerSecond).toLocaleString('en')} | ${Math.round(r.recordsPerSecond).toLocaleString('en')} | ${r.note} |`);
+    const cpu = r.cpuPerUnit === null ? '—' : r.cpuPerUnit.toFixed(0);
+    console.log(`| ${r.store} | ${r.path} | ${r.recordsPerUnit} | ${Math.round(r.unitsPerSecond).toLocaleString('en')} | ${Math.round(r.recordsPerSecond).toLocaleString('en')} | ${cpu} | ${r.note} |`);
   }
 }
 
 function row(store: string, pathName: string, recordsPerUnit: number, result: JobResult, note: string): Row {
   const unitsPerSecond = (result.units * 1000) / result.ms;
-  return { store, path: pathName, recordsPerUnit, unitsPerSecond, recordsPerSecond: unitsPerSecond * recordsPerUnit, note };
+  const cpuPerUnit = result.busyUs == null || result.units === 0 ? null : result.busyUs / result.units;
+  return { store, path: pathName, recordsPerUnit, unitsPerSecond, recordsPerSecond: unitsPerSecond * recordsPerUnit, cpuPerUnit, note };
 }
