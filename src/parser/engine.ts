@@ -11,6 +11,7 @@ import { IsolateCache } from './isolate-cache.ts';
 import { Lane, type LaneContext } from './lane.ts';
 import { ParserIsolate, type IsolateLimits } from './parser-isolate.ts';
 import { resolveOptions } from './options.ts';
+import { BROKEN_DRIVER, decodeOutcomeText } from './replies.ts';
 import type { ParseOutcome, SandboxOptions, SandboxStats } from './types.ts';
 
 export class ParserEngine {
@@ -44,9 +45,21 @@ export class ParserEngine {
   }
 
   /** Runs `code` for one message already serialized by `wireMessage`. */
-  parseWire(key: string, code: string, wire: string): Promise<ParseOutcome> {
+  async parseWire(key: string, code: string, wire: string): Promise<ParseOutcome> {
+    const outcome = decodeOutcomeText(await this.parseWireText(key, code, wire));
+    if (outcome !== undefined) return outcome;
+    // The script broke its isolate's driver: the next message gets a new isolate.
+    this.invalidate(key);
+    return BROKEN_DRIVER;
+  }
+
+  /**
+   * `parseWire` with the outcome left in the driver's text form, unparsed: the sandbox process hands
+   * it on to its parent as it is, and the parent checks it (replies.ts `decodeOutcomeText`).
+   */
+  parseWireText(key: string, code: string, wire: string): Promise<string> {
     if (this.#disposed) return Promise.reject(new Error('parser sandbox is disposed'));
-    return new Promise<ParseOutcome>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       let lane = this.#lanes.get(key);
       if (lane === undefined) {
         lane = new Lane(key, this.#laneContext);

@@ -15,13 +15,14 @@
 import type { IsolateCache } from './isolate-cache.ts';
 import type { CallResult, ParserIsolate } from './parser-isolate.ts';
 import { timeoutMessage } from './errors.ts';
-import type { ParseOutcome } from './types.ts';
+import { encodeOutcome } from './replies.ts';
 
 export interface PendingMessage {
   code: string;
   /** This message's element of the wire batch (see prelude/protocol.ts). */
   wire: string;
-  resolve(outcome: ParseOutcome): void;
+  /** The outcome in the driver's text form (replies.ts). */
+  resolve(outcome: string): void;
   reject(error: unknown): void;
 }
 
@@ -116,7 +117,7 @@ export class Lane {
       if (this.#context.isDisposed()) throw new Error('parser sandbox is disposed');
       if (start === batch.length - 1 && result.error.kind === 'memory') {
         // The only message left lost the isolate by itself.
-        this.#settle(batch[start] as PendingMessage, { ok: false, error: result.error, logs: [] });
+        this.#settle(batch[start] as PendingMessage, encodeOutcome({ ok: false, error: result.error, logs: [] }));
       } else {
         await this.#runSingly(lease, batch.slice(start));
       }
@@ -128,13 +129,13 @@ export class Lane {
   #apply(result: CallResult, batch: PendingMessage[], start: number): number {
     if (result.status === 'lost') return start;
     const finished = result.status === 'done' ? result.outcomes : result.done;
-    for (let i = 0; i < finished.length; i++) this.#settle(batch[start + i] as PendingMessage, finished[i] as ParseOutcome);
+    for (let i = 0; i < finished.length; i++) this.#settle(batch[start + i] as PendingMessage, finished[i] as string);
     let next = start + finished.length;
     // The interrupted message fails if it had its whole time limit; if it started late in a call
     // (the driver's budget should prevent that), it goes first in the next call instead.
     if (result.status === 'timeout' && (finished.length === 0 || result.elapsedMs >= this.#context.timeoutMs)) {
       const error = { kind: 'timeout' as const, message: timeoutMessage(this.#context.timeoutMs) };
-      this.#settle(batch[next] as PendingMessage, { ok: false, error, logs: result.logs });
+      this.#settle(batch[next] as PendingMessage, encodeOutcome({ ok: false, error, logs: result.logs }));
       next++;
     }
     return next;
@@ -144,7 +145,7 @@ export class Lane {
   async #runSingly(lease: Lease, messages: PendingMessage[]): Promise<void> {
     for (const message of messages) {
       const result = await this.#call(lease, [message], 0);
-      if (result.status === 'lost') this.#settle(message, { ok: false, error: result.error, logs: [] });
+      if (result.status === 'lost') this.#settle(message, encodeOutcome({ ok: false, error: result.error, logs: [] }));
       else this.#apply(result, [message], 0);
     }
   }
@@ -161,7 +162,8 @@ export class Lane {
     }
     const compileError = lease.isolate.compileError;
     if (compileError !== undefined) {
-      return { status: 'done', outcomes: batch.slice(start).map(() => ({ ok: false, error: { ...compileError }, logs: [] })) };
+      const outcome = encodeOutcome({ ok: false, error: compileError, logs: [] });
+      return { status: 'done', outcomes: batch.slice(start).map(() => outcome) };
     }
     let json = '[';
     for (let i = start; i < batch.length; i++) json += (i > start ? ',' : '') + (batch[i] as PendingMessage).wire;
@@ -169,7 +171,7 @@ export class Lane {
     return lease.isolate.call(`${json}]`, batch.length - start);
   }
 
-  #settle(message: PendingMessage, outcome: ParseOutcome): void {
+  #settle(message: PendingMessage, outcome: string): void {
     this.#context.stats.messages++;
     message.resolve(outcome);
   }

@@ -8,10 +8,10 @@
  */
 import ivm from 'isolated-vm';
 import { preludeSource } from './prelude.ts';
-import { decodeProgress, decodeReply } from './replies.ts';
+import { decodeProgress, encodeOutcome, splitReply } from './replies.ts';
 import { memoryMessage, syntaxMessage, timeoutMessage } from './errors.ts';
 import { DRIVER_GLOBAL, type DriverConfig } from './prelude/protocol.ts';
-import type { ParseOutcome, ParserErrorKind, ParserLog } from './types.ts';
+import type { ParserErrorKind, ParserLog } from './types.ts';
 
 export interface IsolateLimits {
   timeoutMs: number;
@@ -27,10 +27,13 @@ export interface IsolateCounter {
 
 /** How one call into the isolate ended. */
 export type CallResult =
-  /** The driver answered; it may have run fewer messages than it was sent (time or size budget). */
-  | { status: 'done'; outcomes: ParseOutcome[] }
+  /**
+   * The driver answered; it may have run fewer messages than it was sent (time or size budget).
+   * Outcomes are the driver's text (replies.ts `decodeOutcomeText` checks one where it is used).
+   */
+  | { status: 'done'; outcomes: string[] }
   /** Interrupted: the outcomes that finished, then the running message's logs and running time. */
-  | { status: 'timeout'; done: ParseOutcome[]; logs: ParserLog[]; elapsedMs: number }
+  | { status: 'timeout'; done: string[]; logs: ParserLog[]; elapsedMs: number }
   /** The isolate is gone (memory limit) or its driver was broken by the script; nothing is known. */
   | { status: 'lost'; error: { kind: ParserErrorKind; message: string } };
 
@@ -162,8 +165,8 @@ export class ParserIsolate {
       // The driver itself threw: the script tampered with something it relies on.
       return this.#broken(this.#failure(error).message);
     }
-    const decoded = decodeReply(reply, count);
-    if (decoded === undefined || decoded.outcomes.length === 0) return this.#broken('parser broke the sandbox driver');
+    const decoded = splitReply(reply, count);
+    if (decoded === undefined) return this.#broken('parser broke the sandbox driver');
     // Retired: the lane takes a new isolate for the next message.
     if (decoded.retire) this.dispose();
     return { status: 'done', outcomes: decoded.outcomes };
@@ -181,8 +184,9 @@ export class ParserIsolate {
     if (progress.retire) this.dispose();
     // Every message finished and the time went after the driver returned: promise jobs a script
     // queued run then (e.g. a promise loop). The outcomes stand.
-    if (progress.done.length === count) return { status: 'done', outcomes: progress.done };
-    return { status: 'timeout', done: progress.done, logs: progress.logs, elapsedMs: progress.elapsedMs };
+    const done = progress.done.map(encodeOutcome);
+    if (done.length === count) return { status: 'done', outcomes: done };
+    return { status: 'timeout', done, logs: progress.logs, elapsedMs: progress.elapsedMs };
   }
 
   #broken(message: string): CallResult {

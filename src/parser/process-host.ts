@@ -35,7 +35,7 @@ function run(request: WireRequest): void {
     reply({ id: request.id, error: `no parser code for key ${request.key}` });
     return;
   }
-  engine.parseWire(request.key, code, request.wire).then(
+  engine.parseWireText(request.key, code, request.wire).then(
     (outcome) => reply({ id: request.id, outcome }),
     (error: unknown) => reply({ id: request.id, error: error instanceof Error ? error.message : String(error) }),
   );

@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ParseOutcome, SandboxOptions, SandboxStats } from './types.ts';
+import type { SandboxOptions, SandboxStats } from './types.ts';
 
 export interface WireRequest {
   id: number;
@@ -18,7 +18,8 @@ export interface WireRequest {
 
 export type ToChild = { t: 'parse'; requests: WireRequest[] } | { t: 'invalidate'; key: string };
 
-export type WireResult = { id: number; outcome: ParseOutcome } | { id: number; error: string };
+/** `outcome` is the driver's text for it, unparsed (replies.ts `decodeOutcomeText` checks it here). */
+export type WireResult = { id: number; outcome: string } | { id: number; error: string };
 
 export type FromChild = { t: 'ready' } | { t: 'results'; results: WireResult[]; stats: SandboxStats };
 
@@ -43,7 +44,8 @@ export class ParserProcess {
     this.#events = events;
     this.#child = fork(HOST_ENTRY, [JSON.stringify(options)], {
       execArgv: ['--no-node-snapshot', '--import', TSX_LOADER],
-      serialization: 'json',
+      // Strings cross V8's serializer as they are; JSON would escape every quote of the wire text.
+      serialization: 'advanced',
       // stderr is kept, not shown: a V8 out-of-memory report caused by a script is no news for the
       // operator, but the tail explains a child that failed to start.
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],

@@ -4,7 +4,10 @@
  * log lines are capped again here.
  */
 import type { ParseOutcome, ParserErrorKind, ParserLog } from './types.ts';
-import { ERROR_CHARS_MAX, LOG_LINES_MAX, LOG_LINE_CHARS_MAX, type WireProgress, type WireReply } from './prelude/protocol.ts';
+import { ERROR_CHARS_MAX, LOG_LINES_MAX, LOG_LINE_CHARS_MAX, type WireLog, type WireProgress } from './prelude/protocol.ts';
+
+/** What a message gets when the driver's text for it is not an outcome: the script tampered with the driver. */
+export const BROKEN_DRIVER: ParseOutcome = Object.freeze({ ok: false, error: Object.freeze({ kind: 'runtime', message: 'parser broke the sandbox driver' }), logs: Object.freeze([]) as unknown as ParserLog[] }) as ParseOutcome;
 
 const KINDS: ReadonlySet<string> = new Set<ParserErrorKind>(['syntax', 'runtime', 'timeout', 'memory', 'result']);
 
@@ -21,12 +24,34 @@ function dropProtoKeys(key: string, value: unknown): unknown {
   return key === '__proto__' ? undefined : value;
 }
 
-/** A `run` reply, or undefined when it is not what the driver writes. */
-export function decodeReply(text: unknown, max: number): { outcomes: ParseOutcome[]; retire: boolean } | undefined {
-  const wire = parseObject(text) as Partial<WireReply> | undefined;
-  if (wire === undefined || !Array.isArray(wire.o) || wire.o.length > max || typeof wire.retire !== 'boolean') return undefined;
-  const outcomes = decodeList(wire.o);
-  return outcomes === undefined ? undefined : { outcomes, retire: wire.retire };
+/**
+ * A `run` reply split into its outcomes, still as text (each is checked by `decodeOutcomeText` where
+ * it is used), or undefined when it is not what the driver writes.
+ */
+export function splitReply(text: unknown, max: number): { outcomes: string[]; retire: boolean } | undefined {
+  if (typeof text !== 'string') return undefined;
+  const lines = text.split('\n');
+  const flag = lines[0];
+  if ((flag !== '0' && flag !== '1') || lines.length < 2 || lines.length - 1 > max) return undefined;
+  const outcomes = lines.slice(1);
+  return { outcomes, retire: flag === '1' };
+}
+
+/** One outcome as the driver writes it, checked; undefined when it is not one. */
+export function decodeOutcomeText(text: string): ParseOutcome | undefined {
+  let value: unknown;
+  try {
+    value = parseJson(text);
+  } catch {
+    return undefined;
+  }
+  return decodeOutcome(value);
+}
+
+/** The driver's text form of an outcome decided outside the isolate (timeouts, lost isolates, compile errors). */
+export function encodeOutcome(outcome: ParseOutcome): string {
+  const l: WireLog[] = outcome.logs.map((log) => [log.level === 'error' ? 1 : 0, log.message]);
+  return JSON.stringify(outcome.ok ? { ok: true, p: outcome.payload, l } : { ok: false, k: outcome.error.kind, m: outcome.error.message, l });
 }
 
 /** A `progress` reply: outcomes finished before an interrupt, and the interrupted message's logs and running time. */

@@ -19,6 +19,7 @@
  */
 import { memoryMessage } from './errors.ts';
 import { resolveOptions } from './options.ts';
+import { BROKEN_DRIVER, decodeOutcomeText } from './replies.ts';
 import { ParserProcess, type WireRequest, type WireResult } from './process-link.ts';
 import { wireMessage } from './wire.ts';
 import type { ParseOutcome, ParserDevice, ParserInput, SandboxOptions, SandboxStats } from './types.ts';
@@ -200,7 +201,7 @@ export class ParserSandbox {
       if (request === undefined) continue;
       this.#inflight.delete(result.id);
       settled++;
-      if ('outcome' in result) request.resolve(result.outcome);
+      if ('outcome' in result) request.resolve(this.#decode(request.key, result.outcome));
       else request.reject(new Error(result.error));
     }
     if (this.#inflight.size === 0) child.setActive(false);
@@ -209,6 +210,14 @@ export class ParserSandbox {
       this.#probe = undefined;
       probe.resolve([]);
     }
+  }
+
+  /** A reply that is not an outcome means the script broke its isolate's driver: the isolate is replaced. */
+  #decode(key: string, text: string): ParseOutcome {
+    const outcome = decodeOutcomeText(text);
+    if (outcome !== undefined) return outcome;
+    this.invalidate(key);
+    return BROKEN_DRIVER;
   }
 
   #onExit(child: ParserProcess, ready: boolean, detail: string): void {

@@ -56,7 +56,7 @@ interface WireMessage {
 export interface Driver {
   /** Compiles `code`; returns '' or the JSON `{k, m}` of the syntax error. */
   init(code: string, configJson: string): string;
-  /** Runs a JSON batch; returns `{"o": outcomes, "retire": boolean}` (possibly fewer outcomes than messages). */
+  /** Runs a JSON batch; returns the retire flag (0/1), then one outcome per line (possibly fewer than messages). */
   run(batchJson: string): string;
   /** After an interrupted `run`: `{"done": outcomes, "l": logs, "ms": running time, "retire": boolean}`. */
   progress(): string;
@@ -102,7 +102,9 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
         output += outcome.length;
         if (retire) break;
       }
-      return `{"o":[${done.join(',')}],"retire":${retire}}`;
+      // One outcome per line (JSON text never holds a raw newline), so the host can hand each one
+      // on without parsing the whole reply.
+      return `${retire ? 1 : 0}\n${done.join('\n')}`;
     },
 
     progress() {

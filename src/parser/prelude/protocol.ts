@@ -4,9 +4,10 @@
  * reachable from parser code.
  *
  * In:  a JSON array of messages `{"p": payload, "r": raw bytes as base64, "d": device}`.
- * Out: `{"o": outcomes, "retire": boolean}`, one outcome per message run, in order; the driver may
- *      stop early (time or size budget) and the host sends the rest in another call. `retire` asks
- *      the host to replace the isolate (see WireProgress).
+ * Out: a line `0` or `1` (retire: the host must replace the isolate, see WireProgress), then one
+ *      WireOutcome JSON per line for each message run, in order; the driver may stop early (time or
+ *      size budget) and the host sends the rest in another call. Outcomes travel on as text to the
+ *      process that asked, which is the one that parses and checks them.
  */
 import type { ParserErrorKind } from '../types.ts';
 
@@ -24,11 +25,6 @@ export interface WireProgress {
   /** How long the interrupted message had been running, in milliseconds. */
   ms: number;
   /** A script left globals that cannot be reset: the isolate must not run another message. */
-  retire: boolean;
-}
-
-export interface WireReply {
-  o: WireOutcome[];
   retire: boolean;
 }
 
