@@ -144,6 +144,44 @@ describe('tokens: random, hashed at rest, authenticated', () => {
     registry.authenticateDeviceToken(token);
     assert.equal(registry.deviceTokens(account.id, device.id)[0]!.last_authorization, new Date(now).toISOString());
   });
+
+  test('authentication reuses a token row for up to 1 s: changes here apply at once, another process\'s within the second', () => {
+    let now = Date.parse('2030-01-01T00:00:00.000Z');
+    const dir = mkdtempSync(path.join(tmpdir(), 'bucketmq-token-cache-'));
+    try {
+      const file = path.join(dir, 'bucketmq.db');
+      const db = openDatabase(file);
+      const registry = new Registry(db, { now: () => now });
+      registry.installPlans();
+      const { account } = registry.createAccount({ name: 'cache' });
+      const a = registry.createDevice(account.id, { name: 'a' });
+      const b = registry.createDevice(account.id, { name: 'b' });
+      const extra = registry.createDeviceToken(account.id, a.device.id, { name: 'extra', permission: 'read' });
+      assert.equal(registry.authenticateDeviceToken(a.token)?.deviceId, a.device.id);
+      assert.equal(registry.authenticateDeviceToken(extra.token)?.permission, 'read');
+      assert.equal(registry.authenticateDeviceToken(b.token)?.deviceId, b.device.id);
+
+      // This process: deleting a token or deactivating a device applies to the very next call.
+      registry.deleteDeviceToken(account.id, a.device.id, extra.info.id);
+      assert.equal(registry.authenticateDeviceToken(extra.token), null);
+      registry.updateDevice(account.id, b.device.id, { active: false });
+      assert.equal(registry.authenticateDeviceToken(b.token), null);
+
+      // Another process (the CLI) deletes a's device: seen once the cached row is 1 s old.
+      const cliDb = openDatabase(file);
+      const cli = new Registry(cliDb);
+      assert.equal(registry.authenticateDeviceToken(a.token)?.deviceId, a.device.id);
+      cli.deleteDevice(account.id, a.device.id);
+      now += 999;
+      assert.equal(registry.authenticateDeviceToken(a.token)?.deviceId, a.device.id, 'still cached');
+      now += 1;
+      assert.equal(registry.authenticateDeviceToken(a.token), null);
+      cliDb.close();
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('expire_time', () => {
