@@ -14,20 +14,32 @@ interface Waiter<T> {
   reject: (error: Error) => void;
 }
 
+export interface GroupCommitOptions {
+  /** Most items in one commit (a single caller's larger write still goes alone); default 20,000. */
+  maxBatch?: number;
+  /**
+   * Commits running at once; default 1. With more, the next batch is handed to the store while one
+   * commits (a writer thread, a connection pool), so store and event loop work side by side.
+   */
+  inFlight?: number;
+}
+
 export class GroupCommitWriter<T> {
   readonly #commit: Commit<T>;
   readonly #maxBatch: number;
+  readonly #inFlight: number;
   #pending: Array<Waiter<T>> = [];
   #pendingItems = 0;
-  #running = false;
+  #running = 0;
   #scheduled = false;
   #closed = false;
   /** Batches committed, for tests and metrics. */
   batches = 0;
 
-  constructor(commit: Commit<T>, options: { maxBatch?: number } = {}) {
+  constructor(commit: Commit<T>, options: GroupCommitOptions = {}) {
     this.#commit = commit;
     this.#maxBatch = options.maxBatch ?? 20_000;
+    this.#inFlight = Math.max(1, options.inFlight ?? 1);
   }
 
   write(items: T[]): Promise<void> {
@@ -42,7 +54,7 @@ export class GroupCommitWriter<T> {
 
   /** Resolves when everything written so far is committed (or rejected). */
   async drain(): Promise<void> {
-    while (this.#pending.length > 0 || this.#running) {
+    while (this.#pending.length > 0 || this.#running > 0) {
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
@@ -53,7 +65,7 @@ export class GroupCommitWriter<T> {
   }
 
   #schedule(): void {
-    if (this.#running || this.#scheduled) return;
+    if (this.#running >= this.#inFlight || this.#scheduled) return;
     this.#scheduled = true;
     // setImmediate lets every caller of this tick (e.g. all publishes in one socket read) join in.
     setImmediate(() => {
@@ -63,13 +75,13 @@ export class GroupCommitWriter<T> {
   }
 
   async #flush(): Promise<void> {
-    if (this.#running || this.#pending.length === 0) return;
-    this.#running = true;
+    if (this.#running >= this.#inFlight || this.#pending.length === 0) return;
+    this.#running++;
     const batch = this.#take();
     try {
       await this.#run(batch);
     } finally {
-      this.#running = false;
+      this.#running--;
       if (this.#pending.length > 0) this.#schedule();
     }
   }

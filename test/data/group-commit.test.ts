@@ -55,6 +55,30 @@ describe('GroupCommitWriter', () => {
     assert.deepEqual([...l.committed].sort((a, b) => a - b), [0, ...[1, 2, 3, 4].flatMap((r) => range(r * 1_000, 50))]);
   });
 
+  test('inFlight: up to that many commits run at once, each with the callers that arrived before it', async () => {
+    const l = log(20);
+    let peak = 0;
+    let running = 0;
+    const writer = new GroupCommitWriter<number>(async (items) => {
+      peak = Math.max(peak, ++running);
+      try {
+        await l.commit(items);
+      } finally {
+        running--;
+      }
+    }, { inFlight: 2 });
+    const first = writer.write([1]);
+    await new Promise((resolve) => setImmediate(resolve));
+    // The first commit is running: the next tick's callers start a second one beside it.
+    const second = writer.write([2]);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Both slots busy: these wait and share the third commit.
+    const rest = [writer.write([3]), writer.write([4])];
+    await Promise.all([first, second, ...rest]);
+    assert.equal(peak, 2);
+    assert.deepEqual(l.batches, [[1], [2], [3, 4]]);
+  });
+
   test('a resolved write is committed by the time it resolves', async () => {
     const l = log(2);
     const writer = new GroupCommitWriter(l.commit);
