@@ -22,8 +22,8 @@ export interface PostgresBucketStoreOptions {
   /** Records per committed batch at most; default 20,000. */
   maxBatch?: number;
   /**
-   * Group-commit writers, each with its own batch in flight; inserts go to them in turn. Default 2: while
-   * one batch waits for its WAL flush, the next is being sent and inserted.
+   * Batches committing at once, each on its own pool connection. Default 2: while one batch waits for
+   * its WAL flush, the next is being sent and inserted.
    */
   writers?: number;
 }
@@ -54,13 +54,12 @@ const TYPES = {
  */
 export class PostgresBucketStore implements BucketStore {
   readonly #pool: Pool;
-  readonly #writers: Array<GroupCommitWriter<DataRecord>>;
-  #nextWriter = 0;
+  readonly #writer: GroupCommitWriter<DataRecord>;
   #closed = false;
 
   private constructor(pool: Pool, maxBatch: number, writers: number) {
     this.#pool = pool;
-    this.#writers = Array.from({ length: writers }, () => new GroupCommitWriter<DataRecord>((records) => this.#commit(records), { maxBatch }));
+    this.#writer = new GroupCommitWriter<DataRecord>((records) => this.#commit(records), { maxBatch, inFlight: writers });
   }
 
   /** Connects, creates the schema if needed and brings the tables up to date. */
@@ -84,9 +83,7 @@ export class PostgresBucketStore implements BucketStore {
   }
 
   insert(records: DataRecord[]): Promise<void> {
-    const writer = this.#writers[this.#nextWriter]!;
-    this.#nextWriter = (this.#nextWriter + 1) % this.#writers.length;
-    return writer.write(records);
+    return this.#writer.write(records);
   }
 
   async #commit(records: DataRecord[]): Promise<void> {
@@ -213,7 +210,7 @@ export class PostgresBucketStore implements BucketStore {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await Promise.all(this.#writers.map((w) => w.close()));
+    await this.#writer.close();
     this.#closed = true;
     await this.#pool.end();
   }
