@@ -143,14 +143,7 @@ async function runMqtt(job: MqttJob): Promise<JobResult> {
     ),
   );
   for (const start of starters) start();
-  await sleep(WARMUP_MS);
-  const from = acked;
-  const t0 = performance.now();
-  process.send?.('window-start');
-  await sleep(job.seconds * 1000);
-  const units = acked - from;
-  const ms = performance.now() - t0;
-  process.send?.('window-end');
+  const { units, ms } = await measure(() => acked, job.seconds);
   stopped = true;
   // Let what is in flight finish, so `total` matches what the bucket holds.
   const quiet = Date.now() + 10_000;
@@ -194,18 +187,27 @@ async function runHttp(job: HttpJob): Promise<JobResult> {
     const token = job.tokens[i % job.tokens.length]!;
     while (!stop) await post(token);
   });
-  await sleep(WARMUP_MS);
-  const from = answered;
-  const t0 = performance.now();
-  process.send?.('window-start');
-  await sleep(job.seconds * 1000);
-  const units = answered - from;
-  const ms = performance.now() - t0;
-  process.send?.('window-end');
+  const { units, ms } = await measure(() => answered, job.seconds);
   stop = true;
   await Promise.all(workers);
   agent.destroy();
   return { units, ms, total: answered, failures };
+}
+
+/**
+ * After the warm-up, counts units over `seconds`. The parent reads the machine's busy CPU time at the
+ * 'window-start' and 'window-end' messages, so its CPU figure covers exactly this window.
+ */
+async function measure(count: () => number, seconds: number): Promise<{ units: number; ms: number }> {
+  await sleep(WARMUP_MS);
+  const from = count();
+  const t0 = performance.now();
+  process.send?.('window-start');
+  await sleep(seconds * 1000);
+  const units = count() - from;
+  const ms = performance.now() - t0;
+  process.send?.('window-end');
+  return { units, ms };
 }
 
 function sleep(ms: number): Promise<void> {

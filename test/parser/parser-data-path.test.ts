@@ -266,6 +266,12 @@ describe('POST /devices/:id/parser/test', () => {
     const badEncoding = await api('POST', `/devices/${device.id}/parser/test`, { payload: 'x', encoding: 'rot13', code: 'x' });
     assert.equal(badEncoding.status, 400);
     assert.match(badEncoding.body.message, /encoding/);
+    const badHex = await api('POST', `/devices/${device.id}/parser/test`, { payload: '08fz', encoding: 'hex', code: 'x' });
+    assert.deepEqual([badHex.status, badHex.body.message], [400, 'body/payload is not hex (pairs of 0-9, a-f; spaces allowed)']);
+    const badBase64 = await api('POST', `/devices/${device.id}/parser/test`, { payload: 'a*b', encoding: 'base64', code: 'x' });
+    assert.deepEqual([badBase64.status, badBase64.body.message], [400, 'body/payload is not base64']);
+    const spaced = await api('POST', `/devices/${device.id}/parser/test`, { payload: '08 fc 5b', encoding: 'hex', code: 'payload = [{ variable: "n", value: raw_payload.length }]' });
+    assert.equal(spaced.body.result.records[0].value, 3);
   });
 });
 

@@ -89,7 +89,7 @@ export function deviceParserRoutes(app: FastifyInstance, registry: Registry, san
       const device = deviceOf(registry, request.account.accountId, request.params.deviceId);
       const code = request.body.code ?? device.payload_parser;
       if (code === null || code.trim() === '') throw new ApiError(400, 'body/code is required: the device has no payload parser');
-      const bytes = Buffer.from(request.body.payload, request.body.encoding ?? 'utf8');
+      const bytes = sampleBytes(request.body.payload, request.body.encoding ?? 'utf8');
       const metadata = request.body.topic === undefined ? undefined : { mqtt_topic: request.body.topic };
       const input = payloadToRecordInput(bytes, metadata);
       // Its own sandbox key: trying code out never evicts or recompiles the device's live parser.
@@ -110,4 +110,19 @@ export function deviceParserRoutes(app: FastifyInstance, registry: Registry, san
       return ok(answer);
     },
   );
+}
+
+/** Hex and base64 must be well formed: Buffer.from would silently drop what it cannot read. */
+function sampleBytes(text: string, encoding: 'utf8' | 'hex' | 'base64'): Buffer {
+  if (encoding === 'hex') {
+    const hex = text.replace(/\s+/g, '');
+    if (!/^(?:[0-9a-fA-F]{2})*$/.test(hex)) throw new ApiError(400, 'body/payload is not hex (pairs of 0-9, a-f; spaces allowed)');
+    return Buffer.from(hex, 'hex');
+  }
+  if (encoding === 'base64') {
+    const b64 = text.replace(/\s+/g, '');
+    if (!/^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2}(?:==)?|[A-Za-z0-9+/_-]{3}=?)?$/.test(b64)) throw new ApiError(400, 'body/payload is not base64');
+    return Buffer.from(b64, 'base64');
+  }
+  return Buffer.from(text, 'utf8');
 }
