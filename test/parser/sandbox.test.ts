@@ -215,6 +215,30 @@ describe('globals', () => {
     });
   });
 
+  test('raw_payload or device deleted or redefined by one message are back for the next; console cannot be patched', async () => {
+    const code = `switch (payload[0].step) {
+        case 'delete': delete globalThis.raw_payload; break;
+        case 'define': Object.defineProperty(globalThis, 'raw_payload', { value: 'mine', writable: true, configurable: true, enumerable: true }); break;
+        case 'getter': Object.defineProperty(globalThis, 'raw_payload', { get() { throw new Error('no'); }, configurable: true }); break;
+        case 'patch': console.log = function () {}; console.extra = 1; break;
+        case 'device': delete globalThis.device; globalThis.device = { name: 'other' }; break;
+      }
+      console.log('raw', raw_payload === undefined ? 'missing' : raw_payload[0]);
+      payload = [{ variable: 'raw', value: typeof raw_payload === 'object' ? raw_payload[0] : String(raw_payload), extra: typeof console.extra, device: device.name }]`;
+    const expected = (value: unknown): ParseOutcome => ({
+      ok: true,
+      payload: [{ variable: 'raw', value, extra: 'undefined', device: 'Greenhouse sensor' }],
+      logs: [{ level: 'log', message: `raw ${String(value)}` }],
+    });
+    for (const step of ['delete', 'define', 'getter', 'patch', 'device']) {
+      const spoiled = await run(code, [{ step }], Buffer.from([7]), 'raw-accessor');
+      if (step === 'define') assert.deepEqual(spoiled.ok && spoiled.payload, [{ variable: 'raw', value: 'mine', extra: 'undefined', device: 'Greenhouse sensor' }]);
+      if (step === 'device') assert.deepEqual(spoiled.ok && spoiled.payload, [{ variable: 'raw', value: 7, extra: 'undefined', device: 'other' }]);
+      if (step === 'getter') assert.deepEqual(spoiled.ok ? undefined : spoiled.error, { kind: 'runtime', message: 'Error: no' });
+      assert.deepEqual(await run(code, [{ step: 'none' }], Buffer.from([8]), 'raw-accessor'), expected(8), `after ${step}`);
+    }
+  });
+
   test('globals a script creates or replaces do not outlive its message', async () => {
     const code = `if (payload[0].first) { total = 41; globalThis.cache = { n: 1 }; JSON = null; Math = null; }
       payload = [{ variable: 'seen', total: typeof total, cache: typeof cache, json: JSON.stringify([1]), pi: Math.PI > 3 }]`;

@@ -8,6 +8,7 @@ import { LOG_LINES_MAX, LOG_LINE_CHARS_MAX, type WireLog } from './protocol.ts';
 
 // Captured at prelude time so a script that replaces these globals does not change how logs read.
 const stringify = JSON.stringify;
+const freeze = Object.freeze;
 const StringOf = String;
 const NumberOf = Number;
 const isNaNOf = Number.isNaN;
@@ -25,26 +26,31 @@ export interface ParserConsole {
   error(...args: unknown[]): void;
 }
 
-/** A fresh console per message, so a script that patches its console cannot reach the next message's. */
-export function createConsole(lines: WireLog[], BufferImpl: typeof BufferClass): ParserConsole {
+/**
+ * The console of one isolate, writing to whichever message's log `lines()` returns. It is frozen,
+ * so a script cannot patch it for the messages after its own (a fresh one per message cost about
+ * a microsecond each); a script may still replace the global `console`, which the driver resets.
+ */
+export function createConsole(lines: () => WireLog[], BufferImpl: typeof BufferClass): ParserConsole {
   const write = (level: 0 | 1, args: unknown[]): void => {
+    const log = lines();
     // Past the cap, skip the formatting too: a loop that logs big objects should cost nothing more.
-    if (lines.length >= LOG_LINES_MAX) return;
+    if (log.length >= LOG_LINES_MAX) return;
     let line: string;
     try {
       line = formatArgs(args, BufferImpl);
     } catch {
       line = '[unprintable]';
     }
-    lines[lines.length] = [level, line.length > LOG_LINE_CHARS_MAX ? line.slice(0, LOG_LINE_CHARS_MAX) : line];
+    log[log.length] = [level, line.length > LOG_LINE_CHARS_MAX ? line.slice(0, LOG_LINE_CHARS_MAX) : line];
   };
-  return {
-    log: (...args) => write(0, args),
-    info: (...args) => write(0, args),
-    debug: (...args) => write(0, args),
-    warn: (...args) => write(1, args),
-    error: (...args) => write(1, args),
-  };
+  return freeze({
+    log: (...args: unknown[]) => write(0, args),
+    info: (...args: unknown[]) => write(0, args),
+    debug: (...args: unknown[]) => write(0, args),
+    warn: (...args: unknown[]) => write(1, args),
+    error: (...args: unknown[]) => write(1, args),
+  });
 }
 
 /** Node's util.format subset: %s %d %i %f %j %o %O %% in a leading string, then the rest joined by spaces. */

@@ -28,6 +28,7 @@ const now = Date.now;
 const FunctionClass = Function;
 const StringOf = String;
 const RangeErrorClass = RangeError;
+const defineProperty = Reflect.defineProperty;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 const globals = globalThis as unknown as Record<string, unknown>;
@@ -50,7 +51,8 @@ type Wrapped = (this: void, payload: unknown, sink: Sink) => unknown;
 interface WireMessage {
   p: unknown[];
   r: string;
-  d: unknown;
+  /** The device as JSON text. */
+  d: string;
 }
 
 export interface Driver {
@@ -72,6 +74,9 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
   let currentStarted = 0;
   /** Set when a script left the global object in a state that cannot be undone. */
   let retire = false;
+  const console = createConsole(() => currentLogs, BufferImpl);
+  const raw = lazyGlobal('raw_payload', (base64) => BufferImpl.from(base64, 'base64'));
+  const deviceGlobal = lazyGlobal('device', parse);
 
   return {
     init(code, configJson) {
@@ -81,6 +86,8 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
       if (typeof compiled === 'string') return stringify({ k: 'syntax', m: compiled });
       wrapped = compiled.fn;
       paramMode = compiled.paramMode;
+      raw.install();
+      deviceGlobal.install();
       baseline = captureGlobals(PROVIDED_GLOBALS);
       return '';
     },
@@ -90,6 +97,8 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
       // Promise jobs of the previous call ran after it returned and may have set globals.
       const stuck = baseline?.restore();
       if (stuck !== undefined) throw new Error(`global ${stuck} cannot be reset`);
+      const lost = restoreLazy();
+      if (lost !== undefined) throw new Error(`global ${lost} cannot be reset`);
       const batch = parse(batchJson) as WireMessage[];
       done = [];
       let output = 0;
@@ -112,11 +121,18 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
     },
   };
 
+  /** The name of a lazy global that could not be put back, if any. */
+  function restoreLazy(): string | undefined {
+    if (!raw.restore()) return 'raw_payload';
+    if (!deviceGlobal.restore()) return 'device';
+    return undefined;
+  }
+
   function runOne(message: WireMessage): string {
     const outcome = decode(message);
     // Undo what the script did to the global object before the next message sees it; a global
     // that cannot be removed fails the message that made it, not the next one.
-    const stuck = baseline?.restore();
+    const stuck = baseline?.restore() ?? restoreLazy();
     if (stuck === undefined) return outcome;
     // This isolate can no longer give the next message a clean global object: the host replaces it.
     retire = true;
@@ -131,11 +147,11 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
     try {
       // Reset every provided global: nothing a previous message did to them carries over.
       globals.payload = input;
-      globals.raw_payload = BufferImpl.from(message.r, 'base64');
-      globals.device = message.d;
+      raw.reset(message.r);
+      deviceGlobal.reset(message.d);
       globals.Buffer = BufferImpl;
       globals.dayjs = dayjs;
-      globals.console = createConsole(logs, BufferImpl);
+      globals.console = console;
       const sink: Sink = {};
       const returned = wrapped(input, sink);
       if (sink.end) {
@@ -202,6 +218,73 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
       return syntaxMessage(clip(errorMessage(error)));
     }
   }
+}
+
+interface LazyGlobal {
+  install(): void;
+  /** The next message's value, as the text it is decoded from. */
+  reset(text: string): void;
+  /** Puts the accessor back if a script deleted or redefined it; false if that is impossible. */
+  restore(): boolean;
+}
+
+/**
+ * A provided global decoded from its wire text only when a script reads it: most decoders read
+ * `payload` alone, and decoding `raw_payload` (base64) and `device` (JSON) for every message cost
+ * several microseconds a message. It is an accessor on the global object that behaves as a plain
+ * variable (reads, assignments), reset for every message.
+ */
+function lazyGlobal(name: string, decode: (text: string) => unknown): LazyGlobal {
+  let text = '';
+  let value: unknown;
+  let decoded = false;
+  let probing = false;
+  let probed = false;
+  const property: PropertyDescriptor = {
+    get() {
+      if (probing) {
+        probed = true;
+        return undefined;
+      }
+      if (!decoded) {
+        value = decode(text);
+        decoded = true;
+      }
+      return value;
+    },
+    set(next: unknown) {
+      value = next;
+      decoded = true;
+    },
+    enumerable: true,
+    configurable: true,
+  };
+  /** Whether the global still is this accessor: reading it in probe mode reaches our getter. */
+  const intact = (): boolean => {
+    probing = true;
+    probed = false;
+    try {
+      void globals[name];
+    } catch {
+      // A getter the script defined threw: not ours.
+    } finally {
+      probing = false;
+    }
+    return probed;
+  };
+  return {
+    install() {
+      defineProperty(globals, name, property);
+    },
+    reset(next) {
+      text = next;
+      value = undefined;
+      decoded = false;
+    },
+    restore() {
+      return intact() || (defineProperty(globals, name, property) && intact());
+    },
+  };
 }
 
 function failure(kind: string, message: string, logs: WireLog[]): string {
