@@ -8,7 +8,9 @@
  * where that risk is accepted (benchmarks, tools).
  */
 import { IsolateCache } from './isolate-cache.ts';
-import { Lane, type LaneContext } from './lane.ts';
+import { Lane, type LaneContext, type PendingMessage } from './lane.ts';
+
+export type { PendingMessage } from './lane.ts';
 import { ParserIsolate, type IsolateLimits } from './parser-isolate.ts';
 import { resolveOptions } from './options.ts';
 import { BROKEN_DRIVER, decodeOutcomeText } from './replies.ts';
@@ -58,15 +60,21 @@ export class ParserEngine {
    * it on to its parent as it is, and the parent checks it (replies.ts `decodeOutcomeText`).
    */
   parseWireText(key: string, code: string, wire: string): Promise<string> {
-    if (this.#disposed) return Promise.reject(new Error('parser sandbox is disposed'));
-    return new Promise<string>((resolve, reject) => {
-      let lane = this.#lanes.get(key);
-      if (lane === undefined) {
-        lane = new Lane(key, this.#laneContext);
-        this.#lanes.set(key, lane);
-      }
-      lane.enqueue({ code, wire, resolve, reject });
-    });
+    return new Promise<string>((resolve, reject) => this.submit(key, { code, wire, resolve, reject }));
+  }
+
+  /** `parseWireText` for a caller that settles its own messages (the sandbox process: no promise per message). */
+  submit(key: string, message: PendingMessage): void {
+    if (this.#disposed) {
+      message.reject(new Error('parser sandbox is disposed'));
+      return;
+    }
+    let lane = this.#lanes.get(key);
+    if (lane === undefined) {
+      lane = new Lane(key, this.#laneContext);
+      this.#lanes.set(key, lane);
+    }
+    lane.enqueue(message);
   }
 
   /** Drops the cached isolate of `key`; a call in flight finishes first. */

@@ -1,66 +1,93 @@
 /**
- * Entry of the sandbox child process (see process-link.ts): runs the engine on requests from the
- * parent and sends outcomes back, gathered per event-loop turn. Exits with its parent.
+ * Entry of the sandbox child process (see process-link.ts): runs the engine on requests read from
+ * stdin and writes outcomes to stdout (pipe-frames.ts), gathered per event-loop turn. Exits with
+ * its parent.
  */
-import { ParserEngine } from './engine.ts';
+import { ParserEngine, type PendingMessage } from './engine.ts';
+import { LineReader, lineFields } from './pipe-frames.ts';
 import { preludeSource } from './prelude.ts';
-import type { FromChild, ToChild, WireRequest, WireResult } from './process-link.ts';
+import { READY } from './process-link.ts';
 import type { SandboxOptions } from './types.ts';
-
-const send = parentChannel();
 
 const engine = new ParserEngine(JSON.parse(process.argv[2] ?? '{}') as SandboxOptions);
 /** The latest code per key; the parent sends it only when it changes. */
 const codes = new Map<string, string>();
-let results: WireResult[] = [];
+let results: string[] = [];
 let flushQueued = false;
 
-process.on('message', (message: ToChild) => {
-  if (message.t === 'invalidate') {
-    codes.delete(message.key);
-    engine.invalidate(message.key);
-    return;
-  }
-  for (const request of message.requests) run(request);
-});
-process.on('disconnect', () => {
-  engine.dispose();
-  process.exit(0);
-});
+/** One request in the engine; settles by writing its result line. */
+class Job implements PendingMessage {
+  readonly id: number;
+  readonly code: string;
+  readonly wire: string;
 
-function run(request: WireRequest): void {
-  if (request.code !== undefined) codes.set(request.key, request.code);
-  const code = codes.get(request.key);
-  if (code === undefined) {
-    reply({ id: request.id, error: `no parser code for key ${request.key}` });
-    return;
+  constructor(id: number, code: string, wire: string) {
+    this.id = id;
+    this.code = code;
+    this.wire = wire;
   }
-  engine.parseWireText(request.key, code, request.wire).then(
-    (outcome) => reply({ id: request.id, outcome }),
-    (error: unknown) => reply({ id: request.id, error: error instanceof Error ? error.message : String(error) }),
-  );
+
+  resolve(outcome: string): void {
+    reply(`O\t${this.id}\t${outcome}`);
+  }
+
+  reject(error: unknown): void {
+    reply(`E\t${this.id}\t${JSON.stringify(error instanceof Error ? error.message : String(error))}`);
+  }
 }
 
-function reply(result: WireResult): void {
-  results.push(result);
+function receive(line: string): void {
+  switch (line[0]) {
+    case 'P': {
+      const fields = lineFields(line, 3);
+      if (fields === undefined) return;
+      const id = Number(fields[0]);
+      const key = JSON.parse(fields[1] as string) as string;
+      const code = codes.get(key);
+      if (code === undefined) reply(`E\t${id}\t${JSON.stringify(`no parser code for key ${key}`)}`);
+      else engine.submit(key, new Job(id, code, fields[2] as string));
+      return;
+    }
+    case 'C': {
+      const fields = lineFields(line, 2);
+      if (fields !== undefined) codes.set(JSON.parse(fields[0] as string) as string, JSON.parse(fields[1] as string) as string);
+      return;
+    }
+    case 'I': {
+      const key = JSON.parse(line.slice(2)) as string;
+      codes.delete(key);
+      engine.invalidate(key);
+      return;
+    }
+  }
+}
+
+function reply(line: string): void {
+  results.push(line);
   if (flushQueued) return;
   flushQueued = true;
   setImmediate(() => {
     flushQueued = false;
-    const message: FromChild = { t: 'results', results, stats: engine.stats };
+    const text = `${results.join('\n')}\nS\t${JSON.stringify(engine.stats)}\n`;
     results = [];
-    send(message);
+    process.stdout.write(text);
   });
 }
 
-function parentChannel(): (message: FromChild) => void {
-  const channel = process.send?.bind(process);
-  if (channel === undefined) throw new Error('process-host.ts runs as a child of ParserSandbox');
-  return (message) => {
-    channel(message);
-  };
+function exit(): void {
+  engine.dispose();
+  process.exit(0);
 }
+
+if (process.send === undefined) throw new Error('process-host.ts runs as a child of ParserSandbox');
+const lines = new LineReader();
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk: string) => {
+  for (const line of lines.push(chunk)) receive(line);
+});
+process.stdin.on('end', exit);
+process.on('disconnect', exit);
 
 // Build the prelude before saying ready, so the first message does not wait for esbuild.
 await preludeSource();
-send({ t: 'ready' });
+process.send(READY);

@@ -1,10 +1,12 @@
 /**
- * One child process running the sandbox engine (process-host.ts), and the messages it exchanges
- * with its parent over the IPC channel. The child gets `--no-node-snapshot`, which isolated-vm asks
- * for on Node 20+, and the tsx loader, since the engine is TypeScript run as it is.
+ * One child process running the sandbox engine (process-host.ts). Requests and results travel as
+ * text frames over the child's stdin and stdout (pipe-frames.ts); the IPC channel only says the
+ * child is ready and ties its life to the parent's. The child gets `--no-node-snapshot`, which
+ * isolated-vm asks for on Node 20+, and the tsx loader, since the engine is TypeScript run as it is.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { LineReader, lineFields } from './pipe-frames.ts';
 import type { SandboxOptions, SandboxStats } from './types.ts';
 
 export interface WireRequest {
@@ -16,17 +18,22 @@ export interface WireRequest {
   code?: string;
 }
 
-export type ToChild = { t: 'parse'; requests: WireRequest[] } | { t: 'invalidate'; key: string };
-
 /** `outcome` is the driver's text for it, unparsed (replies.ts `decodeOutcomeText` checks it here). */
 export type WireResult = { id: number; outcome: string } | { id: number; error: string };
 
-export type FromChild = { t: 'ready' } | { t: 'results'; results: WireResult[]; stats: SandboxStats };
+/** The one message on the IPC channel: the engine is loaded. */
+export const READY = 'ready';
 
 export interface ProcessEvents {
   onResults(results: WireResult[], stats: SandboxStats): void;
   /** The child is gone; `ready` tells whether it had started, `detail` is the end of its stderr. */
   onExit(ready: boolean, detail: string): void;
+}
+
+/** The child, its IPC channel and its pipes: each keeps the parent alive unless unreferenced. */
+interface Referable {
+  ref(): void;
+  unref(): void;
 }
 
 const HOST_ENTRY = fileURLToPath(new URL('./process-host.ts', import.meta.url));
@@ -39,25 +46,32 @@ export class ParserProcess {
   #ready = false;
   #exited = false;
   #stderr = '';
+  #lines = new LineReader();
+  #stats: SandboxStats = { isolatesCreated: 0, isolatesAlive: 0, calls: 0, messages: 0 };
 
   constructor(options: Required<SandboxOptions>, events: ProcessEvents) {
     this.#events = events;
     this.#child = fork(HOST_ENTRY, [JSON.stringify(options)], {
       execArgv: ['--no-node-snapshot', '--import', TSX_LOADER],
-      // Strings cross V8's serializer as they are; JSON would escape every quote of the wire text.
-      serialization: 'advanced',
       // stderr is kept, not shown: a V8 out-of-memory report caused by a script is no news for the
       // operator, but the tail explains a child that failed to start.
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
       env: childEnv(),
     });
-    this.#child.stderr?.setEncoding('utf8');
-    this.#child.stderr?.on('data', (chunk: string) => {
+    const { stdin, stdout, stderr } = this.#child;
+    if (stdin === null || stdout === null || stderr === null) throw new Error('parser sandbox process has no pipes');
+    // A write after the child died fails here; the exit event that follows settles the requests.
+    stdin.on('error', () => {});
+    stdout.setEncoding('utf8');
+    stdout.on('data', (chunk: string) => this.#receive(chunk));
+    stderr.setEncoding('utf8');
+    stderr.on('data', (chunk: string) => {
       this.#stderr = (this.#stderr + chunk).slice(-STDERR_TAIL);
     });
-    // Only the IPC channel, and only while requests are out, may keep the parent alive.
-    (this.#child.stderr as { unref?: () => void } | null)?.unref?.();
-    this.#child.on('message', (message: FromChild) => this.#receive(message));
+    (stderr as Partial<Referable>).unref?.();
+    this.#child.on('message', (message: unknown) => {
+      if (message === READY) this.#ready = true;
+    });
     this.#child.on('error', () => this.#exit());
     this.#child.on('exit', () => this.#exit());
     this.setActive(false);
@@ -67,24 +81,28 @@ export class ParserProcess {
     return this.#ready;
   }
 
-  send(message: ToChild): void {
-    if (this.#exited) return;
-    try {
-      this.#child.send(message);
-    } catch {
-      // The channel closed under us; the exit event follows and settles the requests.
+  /** Sends requests in one write; `code` goes ahead of a request that carries it. */
+  sendRequests(requests: readonly WireRequest[]): void {
+    let text = '';
+    for (const request of requests) {
+      const key = JSON.stringify(request.key);
+      if (request.code !== undefined) text += `C\t${key}\t${JSON.stringify(request.code)}\n`;
+      text += `P\t${request.id}\t${key}\t${request.wire}\n`;
     }
+    this.#write(text);
+  }
+
+  invalidate(key: string): void {
+    this.#write(`I\t${JSON.stringify(key)}\n`);
   }
 
   /** Keeps the parent process alive while requests are out, and lets it exit when idle. */
   setActive(active: boolean): void {
     if (this.#exited) return;
-    if (active) {
-      this.#child.ref();
-      this.#child.channel?.ref();
-    } else {
-      this.#child.unref();
-      this.#child.channel?.unref();
+    const handles = [this.#child, this.#child.channel, this.#child.stdin, this.#child.stdout] as Array<Partial<Referable> | null | undefined>;
+    for (const handle of handles) {
+      if (active) handle?.ref?.();
+      else handle?.unref?.();
     }
   }
 
@@ -93,9 +111,28 @@ export class ParserProcess {
     this.#child.kill('SIGKILL');
   }
 
-  #receive(message: FromChild): void {
-    if (message.t === 'ready') this.#ready = true;
-    else this.#events.onResults(message.results, message.stats);
+  #write(text: string): void {
+    if (this.#exited) return;
+    this.#child.stdin?.write(text);
+  }
+
+  /** Results as the child wrote them; a line that is not a frame is ignored (the child is ours). */
+  #receive(chunk: string): void {
+    const results: WireResult[] = [];
+    for (const line of this.#lines.push(chunk)) {
+      const tag = line[0];
+      if (tag === 'S') {
+        this.#stats = JSON.parse(line.slice(2)) as SandboxStats;
+        continue;
+      }
+      const fields = lineFields(line, 2);
+      if (fields === undefined) continue;
+      const id = Number(fields[0]);
+      const text = fields[1] as string;
+      if (tag === 'O') results.push({ id, outcome: text });
+      else if (tag === 'E') results.push({ id, error: JSON.parse(text) as string });
+    }
+    if (results.length > 0) this.#events.onResults(results, this.#stats);
   }
 
   #exit(): void {

@@ -14,8 +14,8 @@
  * (or `invalidate`), so one parser cannot keep the sandbox restarting. Everyone else's requests get
  * their normal outcome.
  *
- * Requests made in the same event-loop turn travel in one IPC message; the child batches them
- * further per key into single isolate calls (lane.ts).
+ * Requests made in the same event-loop turn travel in one write (pipe-frames.ts); the child batches
+ * them further per key into single isolate calls (lane.ts).
  */
 import { memoryMessage } from './errors.ts';
 import { resolveOptions } from './options.ts';
@@ -110,7 +110,7 @@ export class ParserSandbox {
   invalidate(key: string): void {
     this.#quarantine.delete(key);
     this.#sentCode.delete(key);
-    this.#process?.send({ t: 'invalidate', key });
+    this.#process?.invalidate(key);
   }
 
   /** Stops the sandbox process; calls in flight and later calls reject. */
@@ -180,7 +180,7 @@ export class ParserSandbox {
       }
       wires[i] = wire;
     }
-    child.send({ t: 'parse', requests: wires });
+    child.sendRequests(wires);
     child.setActive(true);
   }
 
