@@ -333,6 +333,6 @@ console.log(`Wrote ${path.relative(process.cwd(), values.json) || values.json}`)
 const ingestSeconds = Number(values.ingest);
 if (ingestSeconds > 0) {
   console.log('\nIngest: records per second durably stored (bench/ingest.ts)');
-  const ingest = spawnSync(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', path.join(PROJECT_DIR, 'bench', 'ingest.ts'), '--seconds', String(ingestSeconds)], { stdio: 'inherit', cwd: PROJECT_DIR });
+  const ingest = spawnSync(process.execPath, ['--max-semi-space-size=128', '--import', 'tsx', path.join(PROJECT_DIR, 'bench', 'ingest.ts'), '--seconds', String(ingestSeconds)], { stdio: 'inherit', cwd: PROJECT_DIR });
   if (ingest.status !== 0) process.exitCode = ingest.status ?? 1;
 }

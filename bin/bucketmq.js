@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
+#!/usr/bin/env -S node --max-semi-space-size=128
 // Launcher for `npx bucketmq` and the installed `bucketmq` command: registers tsx so the TypeScript
 // sources run as they are (no build step), then hands the arguments to the CLI (server by default).
 import { register } from 'tsx/esm/api';
