@@ -103,9 +103,10 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
       done = [];
       let output = 0;
       for (let i = 0; i < batch.length; i++) {
-        if (i > 0 && (now() - started >= config.budgetMs || output >= config.outputBudget)) break;
+        // One clock read per message: it starts this message and checks the call's budget.
+        currentStarted = i === 0 ? started : now();
+        if (i > 0 && (currentStarted - started >= config.budgetMs || output >= config.outputBudget)) break;
         currentLogs = [];
-        currentStarted = now();
         const outcome = runOne(batch[i] as WireMessage);
         done[done.length] = outcome;
         output += outcome.length;
@@ -190,7 +191,7 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
       const bytes = utf8Length(json);
       if (bytes > config.maxResultBytes) return failure('result', tooLargeMessage(bytes, config.maxResultBytes), logs);
     }
-    return `{"ok":true,"p":${json},"l":${stringify(logs)}}`;
+    return `{"ok":true,"p":${json},"l":${logs.length === 0 ? '[]' : stringify(logs)}}`;
   }
 
   /**
