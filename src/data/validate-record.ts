@@ -48,12 +48,15 @@ export function validateRecords(input: unknown, context: RecordContext): DataRec
   if (items.length === 0) throw new RecordError(0, 'message', 'is an empty array');
   // One generated group shared by the records of one message (SPEC §3).
   const defaultGroup = generateRecordId();
+  // Records without metadata of their own share one copy of the message's metadata, so the stores
+  // serialize it once per message (appendRows, postgres-records.ts), not once per record.
+  const shared = context.metadata === undefined ? null : { ...context.metadata };
   const out: DataRecord[] = new Array(items.length);
-  for (let i = 0; i < items.length; i++) out[i] = validateOne(items[i], i, defaultGroup, context);
+  for (let i = 0; i < items.length; i++) out[i] = validateOne(items[i], i, defaultGroup, shared, context);
   return out;
 }
 
-function validateOne(raw: unknown, index: number, defaultGroup: string, context: RecordContext): DataRecord {
+function validateOne(raw: unknown, index: number, defaultGroup: string, shared: Record<string, unknown> | null, context: RecordContext): DataRecord {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new RecordError(index, 'record', 'must be an object');
   const r = raw as Record<string, unknown>;
   return {
@@ -65,7 +68,7 @@ function validateOne(raw: unknown, index: number, defaultGroup: string, context:
     time: time(r.time, index, context.now),
     group: optionalString(r.group ?? r.serie, r.group !== undefined ? 'group' : 'serie', LIMITS.groupLength, index) ?? defaultGroup,
     location: location(r.location, index),
-    metadata: metadata(r.metadata, index, context.metadata),
+    metadata: r.metadata === undefined || r.metadata === null ? shared : metadata(r.metadata, index, context.metadata),
     created_at: context.now,
   };
 }
@@ -147,8 +150,7 @@ function location(raw: unknown, index: number): GeoPoint | null {
   return { type: 'Point', coordinates: [lng, lat] };
 }
 
-function metadata(raw: unknown, index: number, extra: Record<string, unknown> | undefined): Record<string, unknown> | null {
-  if (raw === undefined || raw === null) return extra === undefined ? null : { ...extra };
+function metadata(raw: unknown, index: number, extra: Record<string, unknown> | undefined): Record<string, unknown> {
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new RecordError(index, 'metadata', 'must be an object');
   const merged = extra === undefined ? (raw as Record<string, unknown>) : { ...extra, ...(raw as Record<string, unknown>) };
   let serialised: string;

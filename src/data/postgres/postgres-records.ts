@@ -1,3 +1,4 @@
+import { MetadataJson } from '../metadata-json.ts';
 import type { DataRecord, RecordValue } from '../record.ts';
 import { valuesByType, type DataFilter } from '../query.ts';
 
@@ -97,6 +98,7 @@ export function toInsertColumns(records: readonly DataRecord[]): InsertColumns {
     valueText: new Array(n), unit: new Array(n), time: new Array(n), grp: new Array(n), lng: new Array(n),
     lat: new Array(n), metadata: new Array(n), createdAt: new Array(n),
   };
+  const metadata = new MetadataJson();
   for (let i = 0; i < n; i++) {
     const r = records[i]!;
     const v = encodeValue(r.value);
@@ -111,7 +113,7 @@ export function toInsertColumns(records: readonly DataRecord[]): InsertColumns {
     c.grp[i] = r.group;
     c.lng[i] = r.location === null ? null : r.location.coordinates[0];
     c.lat[i] = r.location === null ? null : r.location.coordinates[1];
-    c.metadata[i] = r.metadata === null ? null : JSON.stringify(r.metadata);
+    c.metadata[i] = metadata.of(r.metadata);
     c.createdAt[i] = r.created_at;
   }
   return c;

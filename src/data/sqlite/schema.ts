@@ -1,3 +1,4 @@
+import { MetadataJson } from '../metadata-json.ts';
 import type { DataRecord, RecordValue } from '../record.ts';
 
 /**
@@ -91,6 +92,7 @@ export const ROW_WIDTH = 13;
  * structured clone copies them far faster than one object or array per record.
  */
 export function appendRows(records: readonly DataRecord[], rows: unknown[]): void {
+  const metadata = new MetadataJson();
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     const [valueType, valueNum, valueText] = valueColumns(r.value);
@@ -98,7 +100,7 @@ export function appendRows(records: readonly DataRecord[], rows: unknown[]): voi
       r.id, r.device, r.variable, valueType, valueNum, valueText, r.unit, r.time, r.group,
       r.location === null ? null : r.location.coordinates[1],
       r.location === null ? null : r.location.coordinates[0],
-      r.metadata === null ? null : JSON.stringify(r.metadata),
+      metadata.of(r.metadata),
       r.created_at,
     );
   }
