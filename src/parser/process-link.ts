@@ -45,6 +45,8 @@ export class ParserProcess {
   #events: ProcessEvents;
   #ready = false;
   #exited = false;
+  /** The process has ended; its streams may still be delivering what it wrote. */
+  #gone = false;
   #stderr = '';
   #lines = new LineReader();
   #stats: SandboxStats = { isolatesCreated: 0, isolatesAlive: 0, calls: 0, messages: 0 };
@@ -73,7 +75,16 @@ export class ParserProcess {
       if (message === READY) this.#ready = true;
     });
     this.#child.on('error', () => this.#exit());
-    this.#child.on('exit', () => this.#exit());
+    // The death is handled on 'close', not 'exit': 'close' comes after the pipes and the IPC channel
+    // have delivered everything the child wrote, so results written just before a crash are not
+    // rerun, and a child that said ready is never taken for one that failed to start. The streams
+    // may be unreferenced while idle; they are referenced once the child is gone, so their last data
+    // and 'close' still arrive.
+    this.#child.on('exit', () => {
+      this.#gone = true;
+      for (const handle of [this.#child.stdout, this.#child.stderr, this.#child.channel]) (handle as Partial<Referable> | null | undefined)?.ref?.();
+    });
+    this.#child.on('close', () => this.#exit());
     this.setActive(false);
   }
 
@@ -98,7 +109,7 @@ export class ParserProcess {
 
   /** Keeps the parent process alive while requests are out, and lets it exit when idle. */
   setActive(active: boolean): void {
-    if (this.#exited) return;
+    if (this.#exited || this.#gone) return;
     const handles = [this.#child, this.#child.channel, this.#child.stdin, this.#child.stdout] as Array<Partial<Referable> | null | undefined>;
     for (const handle of handles) {
       if (active) handle?.ref?.();
