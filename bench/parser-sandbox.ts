@@ -21,7 +21,7 @@ import { ParserIsolate } from '../src/parser/parser-isolate.ts';
 import { preludeSource } from '../src/parser/prelude.ts';
 import { ParserSandbox } from '../src/parser/sandbox.ts';
 import type { ParseOutcome, ParserDevice, ParserInput } from '../src/parser/types.ts';
-import { wireMessage } from '../src/parser/wire.ts';
+import { deviceText, wireMessage } from '../src/parser/wire.ts';
 
 const DECODER = `
 const frame = payload.find((record) => record.variable === 'payload');
@@ -70,7 +70,7 @@ interface Parser {
 }
 
 const engineParser = (engine: ParserEngine): Parser => ({
-  parse: (key, code, dev, message) => engine.parseWire(key, code, wireMessage(dev, message)),
+  parse: (key, code, dev, message) => engine.parseWire(key, code, deviceText(dev), wireMessage(message)),
 });
 
 /** Messages one after another: µs per message. */

@@ -46,9 +46,9 @@ export class ParserEngine {
     return { ...this.#stats };
   }
 
-  /** Runs `code` for one message already serialized by `wireMessage`. */
-  async parseWire(key: string, code: string, wire: string): Promise<ParseOutcome> {
-    const outcome = decodeOutcomeText(await this.parseWireText(key, code, wire));
+  /** Runs `code` for one message already serialized by `wireMessage`, for the device `deviceText` wrote. */
+  async parseWire(key: string, code: string, device: string, wire: string): Promise<ParseOutcome> {
+    const outcome = decodeOutcomeText(await this.parseWireText(key, code, device, wire));
     if (outcome !== undefined) return outcome;
     // The script broke its isolate's driver: the next message gets a new isolate.
     this.invalidate(key);
@@ -59,8 +59,8 @@ export class ParserEngine {
    * `parseWire` with the outcome left in the driver's text form, unparsed: the sandbox process hands
    * it on to its parent as it is, and the parent checks it (replies.ts `decodeOutcomeText`).
    */
-  parseWireText(key: string, code: string, wire: string): Promise<string> {
-    return new Promise<string>((resolve, reject) => this.submit(key, { code, wire, resolve, reject }));
+  parseWireText(key: string, code: string, device: string, wire: string): Promise<string> {
+    return new Promise<string>((resolve, reject) => this.submit(key, { code, device, wire, resolve, reject }));
   }
 
   /** `parseWireText` for a caller that settles its own messages (the sandbox process: no promise per message). */

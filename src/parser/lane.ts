@@ -19,6 +19,8 @@ import { encodeOutcome } from './replies.ts';
 
 export interface PendingMessage {
   code: string;
+  /** The device as JSON text (wire.ts `deviceText`): one per isolate call, so a batch has one device. */
+  device: string;
   /** This message's element of the wire batch (see prelude/protocol.ts). */
   wire: string;
   /** The outcome in the driver's text form (replies.ts). */
@@ -88,13 +90,14 @@ export class Lane {
     this.#context.onIdle(this.key);
   }
 
-  /** Up to maxBatch queued messages in a row that run the same code. */
+  /** Up to maxBatch queued messages in a row that run the same code for the same device. */
   #take(code: string): PendingMessage[] {
     const batch: PendingMessage[] = [];
     const queue = this.#queue;
+    const device = (queue[this.#head] as PendingMessage).device;
     while (this.#head < queue.length && batch.length < this.#context.maxBatch) {
       const next = queue[this.#head] as PendingMessage;
-      if (next.code !== code) break;
+      if (next.code !== code || next.device !== device) break;
       batch.push(next);
       this.#head++;
     }
@@ -165,10 +168,11 @@ export class Lane {
       const outcome = encodeOutcome({ ok: false, error: compileError, logs: [] });
       return { status: 'done', outcomes: batch.slice(start).map(() => outcome) };
     }
-    let json = '[';
-    for (let i = start; i < batch.length; i++) json += (i > start ? ',' : '') + (batch[i] as PendingMessage).wire;
+    const first = batch[start] as PendingMessage;
+    let json = `{"d":${JSON.stringify(first.device)},"m":[${first.wire}`;
+    for (let i = start + 1; i < batch.length; i++) json += `,${(batch[i] as PendingMessage).wire}`;
     this.#context.stats.calls++;
-    return lease.isolate.call(`${json}]`, batch.length - start);
+    return lease.isolate.call(`${json}]}`, batch.length - start);
   }
 
   #settle(message: PendingMessage, outcome: string): void {

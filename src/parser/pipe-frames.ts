@@ -7,6 +7,7 @@
  *
  * Parent → child:
  *   C <key JSON> <code JSON>   the key's code, sent before its first request and when it changes
+ *   D <key JSON> <device JSON> the key's device (wire.ts `deviceText`), likewise
  *   P <id> <key JSON> <wire>   run one message (wire.ts)
  *   I <key JSON>               drop the key's isolate
  * Child → parent:

@@ -10,8 +10,9 @@ import { READY } from './process-link.ts';
 import type { SandboxOptions } from './types.ts';
 
 const engine = new ParserEngine(JSON.parse(process.argv[2] ?? '{}') as SandboxOptions);
-/** The latest code per key; the parent sends it only when it changes. */
+/** The latest code and device per key; the parent sends each only when it changes. */
 const codes = new Map<string, string>();
+const devices = new Map<string, string>();
 let results: string[] = [];
 let flushQueued = false;
 
@@ -19,11 +20,13 @@ let flushQueued = false;
 class Job implements PendingMessage {
   readonly id: number;
   readonly code: string;
+  readonly device: string;
   readonly wire: string;
 
-  constructor(id: number, code: string, wire: string) {
+  constructor(id: number, code: string, device: string, wire: string) {
     this.id = id;
     this.code = code;
+    this.device = device;
     this.wire = wire;
   }
 
@@ -44,8 +47,9 @@ function receive(line: string): void {
       const id = Number(fields[0]);
       const key = JSON.parse(fields[1] as string) as string;
       const code = codes.get(key);
-      if (code === undefined) reply(`E\t${id}\t${JSON.stringify(`no parser code for key ${key}`)}`);
-      else engine.submit(key, new Job(id, code, fields[2] as string));
+      const device = devices.get(key);
+      if (code === undefined || device === undefined) reply(`E\t${id}\t${JSON.stringify(`no parser code or device for key ${key}`)}`);
+      else engine.submit(key, new Job(id, code, device, fields[2] as string));
       return;
     }
     case 'C': {
@@ -53,9 +57,15 @@ function receive(line: string): void {
       if (fields !== undefined) codes.set(JSON.parse(fields[0] as string) as string, JSON.parse(fields[1] as string) as string);
       return;
     }
+    case 'D': {
+      const fields = lineFields(line, 2);
+      if (fields !== undefined) devices.set(JSON.parse(fields[0] as string) as string, fields[1] as string);
+      return;
+    }
     case 'I': {
       const key = JSON.parse(line.slice(2)) as string;
       codes.delete(key);
+      devices.delete(key);
       engine.invalidate(key);
       return;
     }

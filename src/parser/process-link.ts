@@ -16,6 +16,8 @@ export interface WireRequest {
   wire: string;
   /** Present when the child may not know this key's current code yet. */
   code?: string;
+  /** Present when the child may not know this key's current device yet (wire.ts `deviceText`). */
+  device?: string;
 }
 
 /** `outcome` is the driver's text for it, unparsed (replies.ts `decodeOutcomeText` checks it here). */
@@ -92,12 +94,13 @@ export class ParserProcess {
     return this.#ready;
   }
 
-  /** Sends requests in one write; `code` goes ahead of a request that carries it. */
+  /** Sends requests in one write; `code` and `device` go ahead of a request that carries them. */
   sendRequests(requests: readonly WireRequest[]): void {
     let text = '';
     for (const request of requests) {
       const key = JSON.stringify(request.key);
       if (request.code !== undefined) text += `C\t${key}\t${JSON.stringify(request.code)}\n`;
+      if (request.device !== undefined) text += `D\t${key}\t${request.device}\n`;
       text += `P\t${request.id}\t${key}\t${request.wire}\n`;
     }
     this.#write(text);

@@ -21,7 +21,7 @@ import { memoryMessage } from './errors.ts';
 import { resolveOptions } from './options.ts';
 import { BROKEN_DRIVER, decodeOutcomeText } from './replies.ts';
 import { ParserProcess, type WireRequest, type WireResult } from './process-link.ts';
-import { wireMessage } from './wire.ts';
+import { deviceText, wireMessage } from './wire.ts';
 import type { ParseOutcome, ParserDevice, ParserInput, SandboxOptions, SandboxStats } from './types.ts';
 
 export type { ParseOutcome, ParserDevice, ParserErrorKind, ParserInput, ParserLog, SandboxOptions } from './types.ts';
@@ -35,6 +35,8 @@ interface Request {
   id: number;
   key: string;
   code: string;
+  /** `deviceText`: the same string while the device is unchanged. */
+  device: string;
   wire: string;
   resolve(outcome: ParseOutcome): void;
   reject(error: unknown): void;
@@ -53,8 +55,9 @@ const START_RETRY_MS = 1000;
 export class ParserSandbox {
   #options: Required<SandboxOptions>;
   #process: ParserProcess | undefined;
-  /** The code the current child was last sent per key. */
+  /** The code and the device the current child was last sent per key. */
   #sentCode = new Map<string, string>();
+  #sentDevice = new Map<string, string>();
   #inflight = new Map<number, Request>();
   #outbox: Request[] = [];
   #flushQueued = false;
@@ -96,12 +99,13 @@ export class ParserSandbox {
     if (quarantined !== undefined) return Promise.resolve(quarantined);
     let wire: string;
     try {
-      wire = wireMessage(device, input);
+      wire = wireMessage(input);
     } catch (error) {
       return Promise.reject(error);
     }
+    const text = deviceText(device);
     return new Promise<ParseOutcome>((resolve, reject) => {
-      this.#outbox.push({ id: this.#nextId++, key, code, wire, resolve, reject });
+      this.#outbox.push({ id: this.#nextId++, key, code, device: text, wire, resolve, reject });
       this.#scheduleFlush();
     });
   }
@@ -110,6 +114,7 @@ export class ParserSandbox {
   invalidate(key: string): void {
     this.#quarantine.delete(key);
     this.#sentCode.delete(key);
+    this.#sentDevice.delete(key);
     this.#process?.invalidate(key);
   }
 
@@ -178,6 +183,10 @@ export class ParserSandbox {
         wire.code = request.code;
         this.#sentCode.set(request.key, request.code);
       }
+      if (this.#sentDevice.get(request.key) !== request.device) {
+        wire.device = request.device;
+        this.#sentDevice.set(request.key, request.device);
+      }
       wires[i] = wire;
     }
     child.sendRequests(wires);
@@ -224,6 +233,7 @@ export class ParserSandbox {
     if (child !== this.#process) return;
     this.#process = undefined;
     this.#sentCode.clear();
+    this.#sentDevice.clear();
     const gone = this.#child;
     this.#past.isolatesCreated += gone.isolatesCreated;
     this.#past.calls += gone.calls;

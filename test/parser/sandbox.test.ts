@@ -215,6 +215,16 @@ describe('globals', () => {
     });
   });
 
+  test('messages queued together for one key each see the device they were sent with', async () => {
+    const code = 'payload = [{ variable: "name", value: device.name, n: payload[0].n }]';
+    const renamed = { ...device, name: 'Renamed sensor' };
+    const outcomes = await Promise.all([device, device, renamed, renamed, device].map((d, n) => sandbox.parse('device-switch', code, d, { payload: [{ n }], raw: Buffer.alloc(0) })));
+    assert.deepEqual(
+      outcomes.map((o) => (o.ok ? o.payload[0] : o.error)),
+      ['Greenhouse sensor', 'Greenhouse sensor', 'Renamed sensor', 'Renamed sensor', 'Greenhouse sensor'].map((value, n) => ({ variable: 'name', value, n })),
+    );
+  });
+
   test('raw_payload or device deleted or redefined by one message are back for the next; console cannot be patched', async () => {
     const code = `switch (payload[0].step) {
         case 'delete': delete globalThis.raw_payload; break;

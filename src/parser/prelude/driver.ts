@@ -51,8 +51,12 @@ type Wrapped = (this: void, payload: unknown, sink: Sink) => unknown;
 interface WireMessage {
   p: unknown[];
   r: string;
-  /** The device as JSON text. */
+}
+
+interface WireBatch {
+  /** The device as JSON text, for every message of the batch. */
   d: string;
+  m: WireMessage[];
 }
 
 export interface Driver {
@@ -99,7 +103,7 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
       if (stuck !== undefined) throw new Error(`global ${stuck} cannot be reset`);
       const lost = restoreLazy();
       if (lost !== undefined) throw new Error(`global ${lost} cannot be reset`);
-      const batch = parse(batchJson) as WireMessage[];
+      const { d: device, m: batch } = parse(batchJson) as WireBatch;
       done = [];
       let output = 0;
       for (let i = 0; i < batch.length; i++) {
@@ -107,7 +111,7 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
         currentStarted = i === 0 ? started : now();
         if (i > 0 && (currentStarted - started >= config.budgetMs || output >= config.outputBudget)) break;
         currentLogs = [];
-        const outcome = runOne(batch[i] as WireMessage);
+        const outcome = runOne(batch[i] as WireMessage, device);
         done[done.length] = outcome;
         output += outcome.length;
         if (retire) break;
@@ -129,8 +133,8 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
     return undefined;
   }
 
-  function runOne(message: WireMessage): string {
-    const outcome = decode(message);
+  function runOne(message: WireMessage, device: string): string {
+    const outcome = decode(message, device);
     // Undo what the script did to the global object before the next message sees it; a global
     // that cannot be removed fails the message that made it, not the next one.
     const stuck = baseline?.restore() ?? restoreLazy();
@@ -140,7 +144,7 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
     return failure('runtime', `parser left a global that cannot be removed: ${clip(stuck)}`, currentLogs);
   }
 
-  function decode(message: WireMessage): string {
+  function decode(message: WireMessage, device: string): string {
     const logs = currentLogs;
     if (wrapped === undefined) return failure('runtime', 'parser is not compiled', logs);
     const input = message.p;
@@ -149,7 +153,7 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
       // Reset every provided global: nothing a previous message did to them carries over.
       globals.payload = input;
       raw.reset(message.r);
-      deviceGlobal.reset(message.d);
+      deviceGlobal.reset(device);
       globals.Buffer = BufferImpl;
       globals.dayjs = dayjs;
       globals.console = console;

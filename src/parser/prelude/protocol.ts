@@ -3,8 +3,9 @@
  * one JSON text in and one out per call, so no host object, function or reference is ever
  * reachable from parser code.
  *
- * In:  a JSON array of messages `{"p": payload, "r": raw bytes as base64, "d": device as JSON text}`;
- *      the driver decodes `r` and `d` only when a script reads `raw_payload` or `device`.
+ * In:  `{"d": device as JSON text, "m": [{"p": payload, "r": raw bytes as base64}, ...]}`, the
+ *      messages of one device; the driver decodes `r` and `d` only when a script reads `raw_payload`
+ *      or `device` (each message gets its own copy).
  * Out: a line `0` or `1` (retire: the host must replace the isolate, see WireProgress), then one
  *      WireOutcome JSON per line for each message run, in order; the driver may stop early (time or
  *      size budget) and the host sends the rest in another call. Outcomes travel on as text to the
