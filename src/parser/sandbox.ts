@@ -98,12 +98,13 @@ export class ParserSandbox {
     const quarantined = this.#quarantined(key, code);
     if (quarantined !== undefined) return Promise.resolve(quarantined);
     let wire: string;
+    let text: string;
     try {
       wire = wireMessage(input);
+      text = deviceText(device);
     } catch (error) {
       return Promise.reject(error);
     }
-    const text = deviceText(device);
     return new Promise<ParseOutcome>((resolve, reject) => {
       this.#outbox.push({ id: this.#nextId++, key, code, device: text, wire, resolve, reject });
       this.#scheduleFlush();

@@ -373,5 +373,8 @@ describe('a typical decoder', () => {
 describe('input checks', () => {
   test('input that is not JSON data rejects the call', async () => {
     await assert.rejects(sandbox.parse('input', 'return', device, { payload: [{ value: 1n }], raw: Buffer.alloc(0) }), TypeError);
+    // The device too, and as a rejection, not a synchronous throw.
+    const odd = { ...device, params: [{ key: 'n', value: 1n as unknown as string, sent: false }] };
+    await assert.rejects(sandbox.parse('input', 'return', odd, { payload: [], raw: Buffer.alloc(0) }), TypeError);
   });
 });
