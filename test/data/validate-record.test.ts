@@ -242,4 +242,14 @@ describe('validateRecords: messages', () => {
     assert.equal(ids.size, 10_000);
     for (const id of [...ids].slice(0, 100)) assert.match(id, /^[0-9a-f]{24}$/);
   });
+
+  test('a generated id starts with its creation second, and ids of one second still differ', () => {
+    const t = Date.UTC(2026, 10, 25, 12, 0, 0, 500);
+    const a = generateRecordId(t);
+    const b = generateRecordId(t);
+    assert.equal(a.slice(0, 8), (t / 1000 - 0.5).toString(16));
+    assert.notEqual(a, b);
+    assert.equal(a.slice(0, 18), b.slice(0, 18));
+    assert.equal(generateRecordId(t + 1000).slice(0, 8), (t / 1000 + 0.5).toString(16));
+  });
 });
