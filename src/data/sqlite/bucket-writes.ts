@@ -2,14 +2,14 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { Database } from '../../storage/sqlite-database.ts';
 import { DeviceKeys } from './device-keys.ts';
 import type { Params } from './query-sql.ts';
-import { INSERT_SQL, ROW_WIDTH } from './schema.ts';
+import { INSERT_SQL, NUMBER_WIDTH, TEXT_WIDTH, type RowBatch } from './schema.ts';
 
 /**
- * What the bucket writer is asked to do: insert flat rows (schema.ts `appendRows`), or run one
+ * What the bucket writer is asked to do: insert a row batch (schema.ts `rowBatch`), or run one
  * UPDATE/DELETE built by query-sql.ts (trusted SQL text, values as parameters).
  */
 export type WriteRequest =
-  | { kind: 'insert'; rows: unknown[] }
+  | { kind: 'insert'; rows: RowBatch }
   | { kind: 'run'; sql: string; params: Params };
 
 /**
@@ -20,7 +20,7 @@ export type WriteRequest =
 export class BucketWrites {
   readonly #db: Database;
   readonly #keys: DeviceKeys;
-  readonly #insert: (rows: unknown[], keys: number[]) => void;
+  readonly #insert: (rows: RowBatch, keys: number[]) => void;
   readonly #statements = new Map<string, BetterSqlite3.Statement<unknown[], unknown>>();
 
   constructor(db: Database) {
@@ -29,9 +29,10 @@ export class BucketWrites {
     const insert = db.prepare(INSERT_SQL);
     // One transaction per batch: a failing row (a duplicate id) rolls the whole batch back, and the
     // group-commit writer then retries each caller alone.
-    this.#insert = db.transaction((rows: unknown[], keys: number[]) => {
-      for (let i = 0, r = 0; i < rows.length; i += ROW_WIDTH, r++) {
-        insert.run(rows[i], keys[r], rows[i + 2], rows[i + 3], rows[i + 4], rows[i + 5], rows[i + 6], rows[i + 7], rows[i + 8], rows[i + 9], rows[i + 10], rows[i + 11], rows[i + 12]);
+    this.#insert = db.transaction((rows: RowBatch, keys: number[]) => {
+      const { text, numbers } = rows;
+      for (let r = 0, t = 0, n = 0; r < rows.count; r++, t += TEXT_WIDTH, n += NUMBER_WIDTH) {
+        insert.run(text[t], keys[r], text[t + 2], text[t + 3], nullable(numbers[n]!), text[t + 4], text[t + 5], numbers[n + 1], text[t + 6], nullable(numbers[n + 2]!), nullable(numbers[n + 3]!), text[t + 7], numbers[n + 4]);
       }
     });
   }
@@ -41,10 +42,10 @@ export class BucketWrites {
     const rows = request.rows;
     // Keys are made before (outside) the batch's transaction, so a rolled-back batch can never leave
     // a cached key that the database does not hold.
-    const keys = new Array<number>(rows.length / ROW_WIDTH);
-    for (let i = 0, r = 0; i < rows.length; i += ROW_WIDTH, r++) keys[r] = this.#keys.obtain(rows[i + 1] as string);
+    const keys = new Array<number>(rows.count);
+    for (let r = 0, t = 1; r < rows.count; r++, t += TEXT_WIDTH) keys[r] = this.#keys.obtain(rows.text[t] as string);
     this.#insert(rows, keys);
-    return keys.length;
+    return rows.count;
   }
 
   /** Prepared once per distinct SQL text; texts come from a bounded set of filter shapes. */
@@ -56,4 +57,9 @@ export class BucketWrites {
     }
     return statement;
   }
+}
+
+/** RowBatch numbers use NaN for null. */
+function nullable(n: number): number | null {
+  return n === n ? n : null;
 }

@@ -21,7 +21,7 @@ import {
 } from './query-sql.ts';
 import { createBucketWriter, type BucketWriter } from './bucket-writer.ts';
 import { DeviceKeys } from './device-keys.ts';
-import { BUCKET_MIGRATIONS, appendRows, recordFromRow, valueColumns, type RecordRow } from './schema.ts';
+import { BUCKET_MIGRATIONS, recordFromRow, rowBatch, valueColumns, type RecordRow } from './schema.ts';
 
 export interface SqliteBucketStoreOptions {
   /**
@@ -75,9 +75,7 @@ export class SqliteBucketStore implements BucketStore {
     this.#keys = new DeviceKeys(db);
     this.#writer = createBucketWriter(db);
     this.#commits = new GroupCommitWriter<DataRecord>(async (records) => {
-      const rows: unknown[] = [];
-      appendRows(records, rows);
-      await this.#writer.apply({ kind: 'insert', rows });
+      await this.#writer.apply({ kind: 'insert', rows: rowBatch(records) });
     }, { maxBatch: options.maxBatch ?? 2_000, inFlight: 2 });
   }
 
