@@ -14,6 +14,7 @@ import {
   DISCONNECT,
   disconnectOf,
   encodeAck,
+  encodeConnectV5,
   encodePublishV5,
   endAll,
   PUBACK,
@@ -21,6 +22,7 @@ import {
   PUBLISH,
   PUBREC,
   PUBREL,
+  Prop,
   decodePublishV5,
   UNSUBACK,
   WireClient,
@@ -217,8 +219,10 @@ describe('MQTT 5 reason codes on acknowledgements', () => {
 
 describe('engine hooks seen through the wire', () => {
   let tb: TestBroker;
+  const userPropertiesSeen = new Map<string, unknown>();
   const hooks: BrokerHooks = {
     authenticate(request) {
+      userPropertiesSeen.set(request.clientId, request.userProperties);
       if (request.username === 'intruder') return { ok: false, reasonCode: 0x87, reasonString: 'go away' };
       return { ok: true };
     },
@@ -241,6 +245,22 @@ describe('engine hooks seen through the wire', () => {
     tb = await startBroker({ hooks });
   });
   after(() => tb.close());
+
+  test('authenticate sees the CONNECT user properties in wire order, repeated names interleaved', async () => {
+    const pairs: Array<[string, string]> = [['region', 'eu'], ['model', 'x1'], ['region', 'us'], ['fw', '1.2']];
+    const raw = await WireClient.open(tb.port);
+    try {
+      raw.sendRaw(encodeConnectV5({ clientId: 'auth-props', props: [[Prop.SessionExpiryInterval, 0], ...pairs.map((pair) => [Prop.UserProperty, pair] as [number, [string, string]])] }));
+      await raw.take((f) => f.type === 2, 3000, 'CONNACK');
+      assert.deepEqual(userPropertiesSeen.get('auth-props'), pairs);
+      // v3 has no properties: the hook gets none.
+      await endAll([(await WireClient.connect(tb.port, { clientId: 'auth-props-v4' }, 4)).raw]);
+      assert.equal(userPropertiesSeen.get('auth-props-v4'), undefined);
+      assert.ok(userPropertiesSeen.has('auth-props-v4'));
+    } finally {
+      raw.destroy();
+    }
+  });
 
   test('authenticate refusing: v5 CONNACK 0x87 with the reason string, then close', async () => {
     const { raw, connack } = await WireClient.connect(tb.port, { clientId: 'auth-v5', username: 'intruder' });

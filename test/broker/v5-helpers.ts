@@ -278,7 +278,10 @@ export const Prop = {
   ResponseTopic: 0x08,
   CorrelationData: 0x09,
   SubscriptionIdentifier: 0x0b,
+  SessionExpiryInterval: 0x11,
+  WillDelayInterval: 0x18,
   ReasonString: 0x1f,
+  ReceiveMaximum: 0x21,
   TopicAlias: 0x23,
   UserProperty: 0x26,
 } as const;
@@ -323,13 +326,16 @@ function encodeProps(props: PropList): Buffer {
       case Prop.PayloadFormatIndicator:
         parts.push(Buffer.from([value as number]));
         break;
-      case Prop.MessageExpiryInterval: {
+      case Prop.MessageExpiryInterval:
+      case Prop.SessionExpiryInterval:
+      case Prop.WillDelayInterval: {
         const b = Buffer.alloc(4);
         b.writeUInt32BE(value as number);
         parts.push(b);
         break;
       }
-      case Prop.TopicAlias: {
+      case Prop.TopicAlias:
+      case Prop.ReceiveMaximum: {
         const b = Buffer.alloc(2);
         b.writeUInt16BE(value as number);
         parts.push(b);
@@ -372,6 +378,18 @@ export function encodePublishV5(options: { topic: string; payload: Buffer | stri
   const body = Buffer.concat(parts);
   const first = (PUBLISH << 4) | (qos << 1) | (options.retain ? 1 : 0);
   return Buffer.concat([Buffer.from([first]), encodeVarint(body.length), body]);
+}
+
+/** A v5 CONNECT built by hand: CONNECT and will properties in exactly the given order. */
+export function encodeConnectV5(options: { clientId: string; keepalive?: number; props?: PropList; will?: { topic: string; payload: string; qos?: 0 | 1 | 2; retain?: boolean; props?: PropList } }): Buffer {
+  const will = options.will;
+  const flags = 0x02 | (will ? 0x04 | ((will.qos ?? 0) << 3) | (will.retain ? 0x20 : 0) : 0);
+  const keepalive = Buffer.alloc(2);
+  keepalive.writeUInt16BE(options.keepalive ?? 30);
+  const parts: Buffer[] = [utf8('MQTT'), Buffer.from([5, flags]), keepalive, encodeProps(options.props ?? []), utf8(options.clientId)];
+  if (will) parts.push(encodeProps(will.props ?? []), utf8(will.topic), utf8(will.payload));
+  const body = Buffer.concat(parts);
+  return Buffer.concat([Buffer.from([0x10]), encodeVarint(body.length), body]);
 }
 
 export interface RawPublish {

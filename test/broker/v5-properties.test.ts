@@ -13,6 +13,7 @@ import {
   DISCONNECT,
   decodePublishV5,
   disconnectOf,
+  encodeConnectV5,
   encodePublishV5,
   endAll,
   nextEvent,
@@ -409,6 +410,54 @@ describe('MQTT 5 user properties, request/response, content type, payload format
       assert.equal(result.code, 0, result.stderr);
       const m = await sub.nextPublish(2000);
       assert.deepEqual(userProps(m), interleaved);
+    } finally {
+      sub.destroy();
+    }
+  });
+
+  test('a will keeps its user properties in wire order, between other will properties (hand-built CONNECT)', async () => {
+    const { raw: sub } = await WireClient.connect(tb.port, { clientId: 'up-will-sub' });
+    const dying = await WireClient.open(tb.port);
+    try {
+      await sub.subscribe([{ topic: 'up/will', qos: 1 }]);
+      const user = interleaved.map((pair) => [Prop.UserProperty, pair] as [number, [string, string]]);
+      dying.sendRaw(encodeConnectV5({
+        clientId: 'up-will-dying',
+        props: [[Prop.SessionExpiryInterval, 0], user[0]!, [Prop.ReceiveMaximum, 10], [Prop.UserProperty, ['connect', 'side']]],
+        will: {
+          topic: 'up/will',
+          payload: 'gone',
+          qos: 1,
+          props: [[Prop.ContentType, 'text/plain'], ...user.slice(0, 2), [Prop.CorrelationData, Buffer.from([0, 1, 2])], ...user.slice(2), [Prop.MessageExpiryInterval, 60]],
+        },
+      }));
+      await dying.take((f) => f.type === 2, 3000, 'CONNACK');
+      dying.destroy();
+      const will = await sub.nextPublish(3000);
+      assert.equal(will.payload.toString(), 'gone');
+      assert.deepEqual(userProps(will), interleaved);
+      assert.deepEqual(propValues(will, Prop.ContentType), ['text/plain']);
+      assert.deepEqual(propValues(will, Prop.CorrelationData), [Buffer.from([0, 1, 2])]);
+    } finally {
+      await endAll([sub, dying]);
+    }
+  });
+
+  test('mosquitto_sub -D will user-property: the will keeps their order when the client dies', async () => {
+    const { raw: sub } = await WireClient.connect(tb.port, { clientId: 'up-will-mosq-sub' });
+    try {
+      await sub.subscribe([{ topic: 'up/will-mosq', qos: 0 }]);
+      const ready = subscribed(tb, 'up-will-mosq');
+      const args = ['-h', '127.0.0.1', '-p', String(tb.port), '-V', 'mqttv5', '-i', 'up-will-mosq', '-t', 'up/idle', '--will-topic', 'up/will-mosq', '--will-payload', 'bye'];
+      for (const [k, v] of interleaved) args.push('-D', 'will', 'user-property', k, v);
+      // runMosquitto kills the client with SIGKILL after the time given: no DISCONNECT, so the will goes out.
+      const run = runMosquitto('mosquitto_sub', args, 1500);
+      await ready;
+      const result = await run;
+      assert.equal(result.code, null, `mosquitto_sub should have been killed; stderr: ${result.stderr}`);
+      const will = await sub.nextPublish(3000);
+      assert.equal(will.payload.toString(), 'bye');
+      assert.deepEqual(userProps(will), interleaved);
     } finally {
       sub.destroy();
     }

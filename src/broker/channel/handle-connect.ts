@@ -3,6 +3,7 @@ import type { IConnectPacket, Packet } from 'mqtt-packet';
 import type { ClientInfo } from '../client-info.ts';
 import type { ControlDecoder } from '../codec/control-codec.ts';
 import { peekProtocolLevel } from '../codec/control-codec.ts';
+import { readConnectUserProperties, type ConnectUserProperties } from '../codec/connect-user-properties.ts';
 import { PacketType } from '../codec/packet-type.ts';
 import { ProtocolViolation, malformed, protocolError } from '../errors.ts';
 import type { AuthenticateResult, ConnectRequest } from '../hooks.ts';
@@ -13,6 +14,7 @@ import { type Channel, ChannelState } from './channel.ts';
 import type { Will } from './will.ts';
 
 const NEVER_EXPIRES = 0xffffffff;
+const NO_USER_PROPERTIES: ConnectUserProperties = { connect: undefined, will: undefined };
 
 /** CONNECT (MQTT 5 §3.1): validation, authentication hook, takeover, session start or resume, CONNACK. */
 export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: number, decoder: ControlDecoder): void {
@@ -29,6 +31,7 @@ export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: numbe
   channel.protocolVersion = version;
   const v5 = version === 5;
   const props = packet.properties;
+  const userProperties = v5 ? readConnectUserProperties(frame, bodyOffset) : NO_USER_PROPERTIES;
 
   if (v5 && props?.authenticationMethod !== undefined) {
     refuse(channel, ReasonCode.BadAuthenticationMethod, 'enhanced authentication is not supported');
@@ -46,7 +49,7 @@ export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: numbe
     clientId = `bmq-${randomBytes(9).toString('base64url')}`;
     if (v5) assignedClientId = clientId;
   }
-  const will = packet.will ? readWill(channel, packet.will) : null;
+  const will = packet.will ? readWill(channel, packet.will, userProperties.will) : null;
 
   const limits = channel.broker.limits;
   let expiry = v5 ? props?.sessionExpiryInterval ?? 0 : cleanStart ? 0 : NEVER_EXPIRES;
@@ -72,7 +75,7 @@ export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: numbe
     transport: channel.transport.kind,
     cleanStart,
     keepalive: packet.keepalive ?? 0,
-    userProperties: toPairs(props?.userProperties),
+    userProperties: userProperties.connect,
   };
   const authenticate = channel.broker.hooks.authenticate;
   if (authenticate === undefined) {
@@ -188,7 +191,8 @@ function refuse(channel: Channel, reasonCode: number, reasonString?: string): vo
 
 type ConnectWill = NonNullable<IConnectPacket['will']>;
 
-function readWill(channel: Channel, will: ConnectWill): Omit<Will, 'client'> {
+/** `userProperties`: the will's, in wire order (connect-user-properties.ts). */
+function readWill(channel: Channel, will: ConnectWill, userProperties: UserProperty[] | undefined): Omit<Will, 'client'> {
   const qos = will.qos ?? 0;
   if (qos > 2) throw malformed('will QoS 3');
   const problem = checkTopicName(will.topic, channel.broker.limits);
@@ -202,7 +206,6 @@ function readWill(channel: Channel, will: ConnectWill): Omit<Will, 'client'> {
     if (p.contentType !== undefined) properties.contentType = p.contentType;
     if (p.responseTopic !== undefined) properties.responseTopic = p.responseTopic;
     if (p.correlationData !== undefined) properties.correlationData = Buffer.from(p.correlationData);
-    const userProperties = toPairs(p.userProperties);
     if (userProperties !== undefined) properties.userProperties = userProperties;
     if (Object.keys(properties).length === 0) properties = null;
   }
@@ -218,18 +221,4 @@ function readWill(channel: Channel, will: ConnectWill): Omit<Will, 'client'> {
     origin: '',
   };
   return { message, delay: channel.protocolVersion === 5 ? p?.willDelayInterval ?? 0 : 0 };
-}
-
-/**
- * mqtt-packet folds user properties into an object (repeated names into arrays), so the relative
- * order of different names is lost for CONNECT; PUBLISH has its own codec that keeps it.
- */
-function toPairs(value: Record<string, string | string[]> | undefined): UserProperty[] | undefined {
-  if (value === undefined) return undefined;
-  const pairs: UserProperty[] = [];
-  for (const [name, v] of Object.entries(value)) {
-    if (Array.isArray(v)) for (const item of v) pairs.push([name, String(item)]);
-    else pairs.push([name, String(v)]);
-  }
-  return pairs;
 }

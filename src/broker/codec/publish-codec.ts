@@ -1,6 +1,7 @@
 import { ProtocolViolation, malformed, protocolError } from '../errors.ts';
 import { ReasonCode } from '../reason-codes.ts';
 import type { MessageProperties, UserProperty } from '../message.ts';
+import { readString, readVarint } from './wire-reader.ts';
 
 /**
  * PUBLISH is the hot packet, so it has its own codec instead of mqtt-packet's generic one: decoding
@@ -132,26 +133,6 @@ export function decodePublish(frame: Buffer, bodyOffset: number, protocolVersion
   // slice would pin the whole 64 KiB chunk in memory.
   const payload = Buffer.from(frame.subarray(pos, end));
   return { topic, payload, qos: qos as 0 | 1 | 2, retain: (flags & 1) === 1, dup: (flags & 8) === 8, packetId, properties, topicAlias };
-}
-
-function readVarint(buf: Buffer, pos: number, end: number): [value: number, bytes: number] {
-  let value = 0;
-  let multiplier = 1;
-  for (let i = 0; i < 4; i++) {
-    if (pos + i >= end) throw malformed('truncated variable byte integer');
-    const byte = buf[pos + i]!;
-    value += (byte & 0x7f) * multiplier;
-    if ((byte & 0x80) === 0) return [value, i + 1];
-    multiplier *= 128;
-  }
-  throw malformed('variable byte integer longer than 4 bytes');
-}
-
-function readString(buf: Buffer, pos: number, end: number): [value: string, bytes: number] {
-  if (pos + 2 > end) throw malformed('truncated string');
-  const n = buf.readUInt16BE(pos);
-  if (pos + 2 + n > end) throw malformed('truncated string');
-  return [buf.toString('utf8', pos + 2, pos + 2 + n), 2 + n];
 }
 
 function varintSize(value: number): number {
