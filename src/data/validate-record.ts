@@ -49,7 +49,7 @@ export function validateRecords(input: unknown, context: RecordContext): DataRec
   // One generated group shared by the records of one message (SPEC §3).
   const defaultGroup = generateRecordId(context.now);
   // Records without metadata of their own share one copy of the message's metadata, so the stores
-  // serialize it once per message (appendRows, postgres-records.ts), not once per record.
+  // serialize it once per message (rowBatch in sqlite/schema.ts, postgres-records.ts), not once per record.
   const shared = context.metadata === undefined ? null : { ...context.metadata };
   const out: DataRecord[] = new Array(items.length);
   for (let i = 0; i < items.length; i++) out[i] = validateOne(items[i], i, defaultGroup, shared, context);
