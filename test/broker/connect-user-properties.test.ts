@@ -21,6 +21,12 @@ describe('readConnectUserProperties', () => {
     assert.deepEqual(readConnectUserProperties(frame, BODY), { connect: connectPairs, will: willPairs });
   });
 
+  test('a frame with a two-byte remaining length', () => {
+    const long = encodeConnectV5({ clientId: 'c'.repeat(200), props: [[Prop.UserProperty, ['k', 'v']]], will: { topic: 't', payload: 'p'.repeat(300), props: [[Prop.UserProperty, ['w', '1']]] } });
+    assert.ok(long[1]! & 0x80, 'the remaining length takes two bytes');
+    assert.deepEqual(readConnectUserProperties(long, 3), { connect: [['k', 'v']], will: [['w', '1']] });
+  });
+
   test('none when there are none, and no will list without a will', () => {
     assert.deepEqual(readConnectUserProperties(encodeConnectV5({ clientId: 'c2' }), BODY), { connect: undefined, will: undefined });
     assert.deepEqual(readConnectUserProperties(encodeConnectV5({ clientId: 'c3', props: [[Prop.UserProperty, ['k', 'v']]] }), BODY), { connect: [['k', 'v']], will: undefined });
