@@ -17,7 +17,7 @@
  * The server runs in this process, the load in a forked child (`--child`), so each has a core.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.ts';
 import type { BucketStore } from '../src/data/bucket-store.ts';
 import { startServer, type RunningServer } from '../src/server.ts';
+import { CpuSplit, type CpuShares } from './cpu-split.ts';
 import { FrameWalker, PacketType } from './frame-walker.ts';
 import { encodeConnect, encodeQos1Ring } from './packets.ts';
 
@@ -63,8 +64,8 @@ interface JobResult {
   /** Units acknowledged in total (warm-up included), to check against the bucket. */
   total: number;
   failures: number;
-  /** Machine CPU time busy during the measured window, µs (set by the parent; null off Linux). */
-  busyUs?: number | null;
+  /** CPU time during the measured window, µs, by part (set by the parent; null off Linux). */
+  cpu?: CpuShares | null;
 }
 
 /**
@@ -231,34 +232,16 @@ if (process.argv.includes('--child')) {
 
 // ---- the orchestrator --------------------------------------------------------------------------
 
-/**
- * CPU time the whole machine spent busy (every process: the server, its threads, its sandbox, the load,
- * PostgreSQL), in µs, from /proc/stat; null where there is none. Busy time per unit is steadier than
- * units/s on a shared VM whose wake-up latency varies: it does not move when the pipeline waits.
- */
-function machineBusyUs(): number | null {
-  let line: string;
-  try {
-    line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-  } catch {
-    return null;
-  }
-  // cpu user nice system idle iowait irq softirq steal ...; USER_HZ is 100 on Linux.
-  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 10_000;
-}
-
-function runChild(job: Job): Promise<JobResult> {
+/** Runs one load; `cpuSplit` (null off Linux) measures where the CPU of its measured window went. */
+function runChild(job: Job, cpuSplit: CpuSplit | null): Promise<JobResult> {
   const child = fork(HERE, ['--child'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  let busyFrom: number | null = null;
-  let busyUs: number | null = null;
+  let cpu: CpuShares | null = null;
+  const label = (pid: number, command: string): string => (pid === child.pid ? 'load' : command.includes('process-host') ? 'sandbox' : 'other');
   return new Promise((resolve, reject) => {
     child.on('message', (message: JobResult | 'window-start' | 'window-end') => {
-      if (message === 'window-start') busyFrom = machineBusyUs();
-      else if (message === 'window-end') {
-        const now = machineBusyUs();
-        busyUs = now === null || busyFrom === null ? null : now - busyFrom;
-      } else resolve({ ...message, busyUs });
+      if (message === 'window-start') cpuSplit?.start();
+      else if (message === 'window-end') cpu = cpuSplit?.stop(label) ?? null;
+      else resolve({ ...message, cpu });
     });
     child.once('exit', (code) => {
       if (code !== 0) reject(new Error(`load child exited with ${code}`));
@@ -269,12 +252,14 @@ function runChild(job: Job): Promise<JobResult> {
 
 interface Row {
   store: string;
+  /** The row's name in --rows. */
+  id: string;
   path: string;
   recordsPerUnit: number;
   recordsPerSecond: number;
   unitsPerSecond: number;
-  /** Machine CPU µs per unit over the measured window. */
-  cpuPerUnit: number | null;
+  /** CPU µs per unit over the measured window, by part. */
+  cpuPerUnit: CpuShares | null;
   note: string;
 }
 
@@ -318,6 +303,8 @@ async function main(): Promise<void> {
       rows: { type: 'string', default: 'mqtt1,mqtt10,parser,parser1,http1,http100' },
     },
   });
+  // Made before the server starts, so the threads alive now are known as Node's and V8's own.
+  const cpuSplit = CpuSplit.available() ? new CpuSplit() : null;
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
   const window = Number(values.window);
@@ -345,11 +332,11 @@ async function main(): Promise<void> {
       for (const perMessage of [1, 10].filter((n) => selected.has(`mqtt${n}`))) {
         // The same number of records in flight whatever the message size.
         const messageWindow = Math.max(1, Math.round(window / perMessage));
-        const result = await runChild({ kind: 'mqtt', port: server.ports.mqtt, tokens, payloadHex: Buffer.from(body(perMessage)).toString('hex'), window: messageWindow, seconds });
+        const result = await runChild({ kind: 'mqtt', port: server.ports.mqtt, tokens, payloadHex: Buffer.from(body(perMessage)).toString('hex'), window: messageWindow, seconds }, cpuSplit);
         expected += result.total * perMessage;
         const stored = await countAll(server.data.store, deviceIds);
         const check = stored >= expected ? 'all acknowledged records in the bucket' : `MISSING ${expected - stored} acknowledged records`;
-        rows.push(row(name, `MQTT QoS 1 (${connections} conn x ${messageWindow} msgs in flight)`, perMessage, result, `${check}${result.failures > 0 ? `, ${result.failures} socket errors` : ''}`));
+        rows.push(row(name, `mqtt${perMessage}`, `MQTT QoS 1 (${connections} conn x ${messageWindow} msgs in flight)`, perMessage, result, `${check}${result.failures > 0 ? `, ${result.failures} socket errors` : ''}`));
         expected = stored;
       }
 
@@ -358,11 +345,11 @@ async function main(): Promise<void> {
         const parsed = Array.from({ length: connections }, (_, i) => server.registry.createDevice(accountId, { name: `bench-${parser.row}-${i}`, payload_parser: parser.code }));
         const parsedIds = parsed.map((d) => d.device.id);
         const before = await countAll(server.data.store, parsedIds);
-        const result = await runChild({ kind: 'mqtt', port: server.ports.mqtt, tokens: parsed.map((d) => d.token), payloadHex: '08fc5b0e74', window, seconds });
+        const result = await runChild({ kind: 'mqtt', port: server.ports.mqtt, tokens: parsed.map((d) => d.token), payloadHex: '08fc5b0e74', window, seconds }, cpuSplit);
         const storedNow = await countAll(server.data.store, parsedIds);
         const wanted = result.total * parser.records;
         const check = storedNow - before >= wanted ? 'all acknowledged records in the bucket' : `MISSING ${wanted - (storedNow - before)} acknowledged records`;
-        rows.push(row(name, `MQTT QoS 1 through a ${parser.records}-record payload parser (${connections} conn x ${window} msgs in flight; units are messages)`, parser.records, result, check));
+        rows.push(row(name, parser.row, `MQTT QoS 1 through a ${parser.records}-record payload parser (${connections} conn x ${window} msgs in flight; units are messages)`, parser.records, result, check));
       }
 
       const probe = await fetch(`http://127.0.0.1:${server.ports.http}/data`, { method: 'POST', headers: { 'device-token': tokens[0]!, 'content-type': 'application/json' }, body: body(1) });
@@ -370,8 +357,8 @@ async function main(): Promise<void> {
         console.log(`${name}: HTTP rows skipped (this build has no POST /data)`);
       } else {
         for (const perRequest of [1, 100].filter((n) => selected.has(`http${n}`))) {
-          const result = await runChild({ kind: 'http', port: server.ports.http, tokens, body: body(perRequest), concurrency: httpConcurrency, seconds });
-          rows.push(row(name, `HTTP POST /data (${httpConcurrency} concurrent)`, perRequest, result, result.failures > 0 ? `${result.failures} failed requests` : ''));
+          const result = await runChild({ kind: 'http', port: server.ports.http, tokens, body: body(perRequest), concurrency: httpConcurrency, seconds }, cpuSplit);
+          rows.push(row(name, `http${perRequest}`, `HTTP POST /data (${httpConcurrency} concurrent)`, perRequest, result, result.failures > 0 ? `${result.failures} failed requests` : ''));
         }
       }
     } finally {
@@ -385,13 +372,32 @@ async function main(): Promise<void> {
   console.log('| store | path | records/unit | units/s | records/s durably stored | machine CPU µs/unit | note |');
   console.log('|---|---|---:|---:|---:|---:|---|');
   for (const r of rows) {
-    const cpu = r.cpuPerUnit === null ? '—' : r.cpuPerUnit.toFixed(0);
+    const cpu = r.cpuPerUnit === null ? '—' : r.cpuPerUnit.machine.toFixed(0);
     console.log(`| ${r.store} | ${r.path} | ${r.recordsPerUnit} | ${Math.round(r.unitsPerSecond).toLocaleString('en')} | ${Math.round(r.recordsPerSecond).toLocaleString('en')} | ${cpu} | ${r.note} |`);
+  }
+  if (rows.some((r) => r.cpuPerUnit !== null)) {
+    console.log('');
+    console.log('Where the machine CPU went, µs per unit (bench/cpu-split.ts):');
+    console.log('');
+    console.log('| store | row | machine | event loop | V8 threads (GC, JIT) | server threads (bucket writer) | parser sandbox process | load generator | other (PostgreSQL, kernel, rest) |');
+    console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of rows) {
+      const c = r.cpuPerUnit;
+      if (c === null) continue;
+      const f = (us: number | undefined): string => (us ?? 0).toFixed(1);
+      console.log(`| ${r.store} | ${r.id} | ${f(c.machine)} | ${f(c.eventLoop)} | ${f(c.v8Threads)} | ${f(c.serverThreads)} | ${f(c.children.sandbox)} | ${f(c.children.load)} | ${f(c.other + (c.children.other ?? 0))} |`);
+    }
   }
 }
 
-function row(store: string, pathName: string, recordsPerUnit: number, result: JobResult, note: string): Row {
+function perUnit(cpu: CpuShares, units: number): CpuShares {
+  const children: Record<string, number> = {};
+  for (const [name, us] of Object.entries(cpu.children)) children[name] = us / units;
+  return { machine: cpu.machine / units, eventLoop: cpu.eventLoop / units, v8Threads: cpu.v8Threads / units, serverThreads: cpu.serverThreads / units, children, other: cpu.other / units };
+}
+
+function row(store: string, id: string, pathName: string, recordsPerUnit: number, result: JobResult, note: string): Row {
   const unitsPerSecond = (result.units * 1000) / result.ms;
-  const cpuPerUnit = result.busyUs == null || result.units === 0 ? null : result.busyUs / result.units;
-  return { store, path: pathName, recordsPerUnit, unitsPerSecond, recordsPerSecond: unitsPerSecond * recordsPerUnit, cpuPerUnit, note };
+  const cpuPerUnit = result.cpu == null || result.units === 0 ? null : perUnit(result.cpu, result.units);
+  return { store, id, path: pathName, recordsPerUnit, unitsPerSecond, recordsPerSecond: unitsPerSecond * recordsPerUnit, cpuPerUnit, note };
 }
