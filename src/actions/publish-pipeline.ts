@@ -19,7 +19,7 @@ import type { BrokerHooks } from '../broker/hooks.ts';
 import type { Message } from '../broker/message.ts';
 import { ReasonCode } from '../broker/reason-codes.ts';
 import type { DeviceCache } from '../data/device-cache.ts';
-import type { Ingestor } from '../data/ingest.ts';
+import type { IngestReceiver, Ingestor } from '../data/ingest.ts';
 import { payloadToRecordInput } from '../data/payload-records.ts';
 import { RejectedMessageError } from '../data/rejected-message.ts';
 import { ParserBusyError } from '../parser/payload-parsers.ts';
@@ -40,13 +40,8 @@ export interface PublishPipelineDeps {
 export type OnPublish = NonNullable<BrokerHooks['onPublish']>;
 
 export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
-  const { actions, devices, ingestor, log } = deps;
-
-  const logFailure = (error: unknown, deviceId: string, topic: string): void => {
-    if (error instanceof RejectedMessageError) log.debug({ deviceId, topic, error: error.message }, 'publish not stored: rejected');
-    else if (error instanceof ParserBusyError) log.warn({ deviceId, topic, error: error.message }, 'publish not stored: payload parsers busy');
-    else log.error({ err: error, deviceId, topic }, 'publish not stored: the bucket store failed');
-  };
+  const { actions, devices, ingestor } = deps;
+  const receiver = new PublishReceiver(deps.log);
 
   return function onPublish(client: ClientInfo, message: Message): void | Promise<number> {
     const who = client.data as ClientIdentity | undefined;
@@ -65,21 +60,51 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
     }
 
     const metadata = { mqtt_topic: topic };
-    const stored = ingestor.ingest(deviceId, payloadToRecordInput(message.payload, metadata), { metadata, raw: message.payload, via: 'mqtt' });
+    const input = payloadToRecordInput(message.payload, metadata);
+    const options = { metadata, raw: message.payload, via: 'mqtt' };
     if (message.qos === 0) {
-      stored.catch((error: unknown) => logFailure(error, deviceId, topic));
+      ingestor.submit(deviceId, input, options, receiver, new PublishTag(deviceId, topic, false, null));
       return;
     }
-    const v5 = client.protocolVersion === 5;
-    return stored.then(
-      () => ReasonCode.Success,
-      (error: unknown) => {
-        logFailure(error, deviceId, topic);
-        if (error instanceof RejectedMessageError) return v5 ? ReasonCode.PayloadFormatInvalid : ReasonCode.Success;
-        return ReasonCode.UnspecifiedError;
-      },
-    );
+    return new Promise<number>((resolve) => ingestor.submit(deviceId, input, options, receiver, new PublishTag(deviceId, topic, client.protocolVersion === 5, resolve)));
   };
+}
+
+/** One stored publish: what its outcome is logged with, and the acknowledgement it decides (QoS 1/2). */
+class PublishTag {
+  readonly deviceId: string;
+  readonly topic: string;
+  readonly v5: boolean;
+  readonly acknowledge: ((code: number) => void) | null;
+
+  constructor(deviceId: string, topic: string, v5: boolean, acknowledge: ((code: number) => void) | null) {
+    this.deviceId = deviceId;
+    this.topic = topic;
+    this.v5 = v5;
+    this.acknowledge = acknowledge;
+  }
+}
+
+/** Turns every stored publish's outcome into its reason code (see the module comment), logging failures. */
+class PublishReceiver implements IngestReceiver<PublishTag> {
+  readonly #log: Logger;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  stored(tag: PublishTag): void {
+    tag.acknowledge?.(ReasonCode.Success);
+  }
+
+  refused(tag: PublishTag, error: Error): void {
+    const { deviceId, topic } = tag;
+    if (error instanceof RejectedMessageError) this.#log.debug({ deviceId, topic, error: error.message }, 'publish not stored: rejected');
+    else if (error instanceof ParserBusyError) this.#log.warn({ deviceId, topic, error: error.message }, 'publish not stored: payload parsers busy');
+    else this.#log.error({ err: error, deviceId, topic }, 'publish not stored: the bucket store failed');
+    if (error instanceof RejectedMessageError) tag.acknowledge?.(tag.v5 ? ReasonCode.PayloadFormatInvalid : ReasonCode.Success);
+    else tag.acknowledge?.(ReasonCode.UnspecifiedError);
+  }
 }
 
 /**

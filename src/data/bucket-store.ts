@@ -1,3 +1,4 @@
+import type { CommitWaiter } from './group-commit.ts';
 import type { DataRecord } from './record.ts';
 import type { DataFilter, DataQuery } from './query.ts';
 
@@ -22,6 +23,8 @@ export type QueryResult =
  */
 export interface BucketStore {
   insert(records: DataRecord[]): Promise<void>;
+  /** `insert` without a promise: `waiter.committed` is called once the records are durable or refused. */
+  submit(waiter: CommitWaiter<DataRecord>): void;
   query(deviceId: string, query: DataQuery): Promise<QueryResult>;
   /** Mutable devices: sets fields of matching records; returns how many changed. */
   update(deviceId: string, filter: DataFilter, patch: Partial<Pick<DataRecord, 'value' | 'unit' | 'time' | 'group' | 'location' | 'metadata'>>): Promise<number>;

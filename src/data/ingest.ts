@@ -1,4 +1,5 @@
 import type { BucketStore } from './bucket-store.ts';
+import type { CommitWaiter } from './group-commit.ts';
 import { looksLikeRecords, payloadToRecordInput } from './payload-records.ts';
 import type { DataRecord } from './record.ts';
 import { RecordError, validateRecords } from './validate-record.ts';
@@ -17,81 +18,177 @@ export interface IngestOptions {
 /** Called after records are durable (e.g. to update the device's last_input). */
 export type StoredListener = (deviceId: string, records: DataRecord[]) => void;
 
+/** A message on its way through the payload-parser step. */
+export interface ParseJob {
+  readonly deviceId: string;
+  /** Where the message came from, for the inspector. */
+  readonly via: string | undefined;
+  /** The parser's result: record input, still to be validated. */
+  parsed(result: unknown): void;
+  /** A RejectedMessageError (the message's fault) or another error (overload, sandbox failure). */
+  failed(error: Error): void;
+}
+
 /**
  * The payload-parser step (SPEC §4), implemented by src/parser/payload-parsers.ts. `has` is a cheap
  * synchronous check, so devices without a parser pay nothing more on the hot path.
  */
 export interface ParseStep {
   has(deviceId: string): boolean;
-  /** The parser's result (record input); throws a RejectedMessageError (the message's fault) or another error (overload, sandbox failure). */
-  parse(deviceId: string, payload: unknown[], raw: Buffer, via: string | undefined): Promise<unknown>;
+  /** Runs the device's parser on one message; calls `job.parsed` or `job.failed` once, possibly before returning. */
+  submit(job: ParseJob, payload: unknown[], raw: Buffer): void;
   /** A parser's result failed validation: report it where the parser's other errors go. */
   rejected(deviceId: string, error: RecordError, via: string | undefined): void;
 }
 
 /**
+ * Hears how messages handed to `Ingestor.submit` ended. One receiver serves a whole kind of caller
+ * (MQTT publishes, HTTP requests); `tag` is the caller's own per-message object.
+ */
+export interface IngestReceiver<T> {
+  /** The message's records are durable. */
+  stored(tag: T, count: number): void;
+  /** A RejectedMessageError (the sender's fault: RecordError, ParserError) or a store or sandbox error. */
+  refused(tag: T, error: Error): void;
+}
+
+/**
  * The one path by which data enters a bucket, from MQTT (actions, `tago/data/post`) and HTTP alike:
  * record input → the device's payload parser, if it has one → validation (SPEC §3) → group-committed
- * insert. Resolves with the number of records once they are durable; rejects with a
- * RejectedMessageError (the sender's fault: RecordError, ParserError) or a store error.
+ * insert. `ingest` resolves with the number of records once they are durable; `submit` is the same
+ * path for callers that take the answer through a receiver.
+ *
+ * Each message travels as one IngestJob, which is at once the parser step's job and the group
+ * commit's waiter: between arrival and acknowledgement a message holds no promise or closure (under
+ * ingest thousands of messages wait in the sandbox or for a commit, and what each holds is what the
+ * garbage collector copies at every scavenge).
  */
 export class Ingestor {
-  readonly #store: BucketStore;
-  readonly #listeners: StoredListener[] = [];
-  #parsers: ParseStep | null = null;
+  readonly #path: IngestPath;
 
   constructor(store: BucketStore) {
-    this.#store = store;
+    this.#path = { store, parsers: null, listeners: [] };
   }
 
   onStored(listener: StoredListener): void {
-    this.#listeners.push(listener);
+    this.#path.listeners.push(listener);
   }
 
   /** Runs `step` on the messages of devices that have a parser. */
   useParsers(step: ParseStep): void {
-    this.#parsers = step;
+    this.#path.parsers = step;
   }
 
   ingest(deviceId: string, input: unknown, options: IngestOptions = {}): Promise<number> {
-    const parsers = this.#parsers;
-    if (parsers !== null && parsers.has(deviceId)) return this.#parseAndStore(parsers, deviceId, input, options);
-    let records: DataRecord[];
-    try {
-      records = validateRecords(input, { deviceId, now: options.now ?? Date.now(), metadata: options.metadata });
-    } catch (error) {
-      return Promise.reject(error);
+    return new Promise<number>((resolve, reject) => this.submit(deviceId, input, options, PROMISE_RECEIVER, { resolve, reject }));
+  }
+
+  /** `ingest` for a caller that hears the result through `receiver` (called once, possibly before this returns). */
+  submit<T>(deviceId: string, input: unknown, options: IngestOptions, receiver: IngestReceiver<T>, tag: T): void {
+    const path = this.#path;
+    const job = new IngestJob(path, deviceId, options.now ?? Date.now(), options.metadata, options.via, receiver as IngestReceiver<unknown>, tag);
+    const parsers = path.parsers;
+    if (parsers === null || !parsers.has(deviceId)) {
+      job.store(input, false);
+      return;
     }
-    return this.#insert(deviceId, records);
-  }
-
-  async #parseAndStore(parsers: ParseStep, deviceId: string, input: unknown, options: IngestOptions): Promise<number> {
-    const now = options.now ?? Date.now();
-    const raw = options.raw ?? Buffer.from(JSON.stringify(input));
-    // SPEC §4: a message that is not records reaches the parser as one `payload` record holding its
-    // text (an HTTP body such as a network server's uplink JSON; MQTT input is wrapped already).
-    const records = looksLikeRecords(input) ? input : payloadToRecordInput(raw, options.metadata);
-    const parsed = await parsers.parse(deviceId, Array.isArray(records) ? records : [records], raw, options.via);
-    let valid: DataRecord[];
+    let raw: Buffer;
+    let records: unknown;
     try {
-      valid = validateRecords(parsed, { deviceId, now, metadata: options.metadata });
+      raw = options.raw ?? Buffer.from(JSON.stringify(input));
+      // SPEC §4: a message that is not records reaches the parser as one `payload` record holding its
+      // text (an HTTP body such as a network server's uplink JSON; MQTT input is wrapped already).
+      records = looksLikeRecords(input) ? input : payloadToRecordInput(raw, options.metadata);
     } catch (error) {
-      if (error instanceof RecordError) parsers.rejected(deviceId, error, options.via);
-      throw error;
+      job.failed(asError(error));
+      return;
     }
-    // Awaited here rather than returned from another async function: returning a promise from an
-    // async function costs an extra promise and two more microtask turns per message.
-    await this.#store.insert(valid);
-    return this.#stored(deviceId, valid);
+    parsers.submit(job, Array.isArray(records) ? records : [records], raw);
+  }
+}
+
+/** What every job of one Ingestor shares. */
+interface IngestPath {
+  readonly store: BucketStore;
+  parsers: ParseStep | null;
+  readonly listeners: StoredListener[];
+}
+
+const NO_RECORDS: DataRecord[] = [];
+
+/** One message from arrival to durable records (or refusal). */
+class IngestJob implements ParseJob, CommitWaiter<DataRecord> {
+  readonly deviceId: string;
+  readonly via: string | undefined;
+  /** The validated records, once there are some. */
+  items: DataRecord[] = NO_RECORDS;
+  readonly #path: IngestPath;
+  readonly #now: number;
+  readonly #metadata: Record<string, unknown> | undefined;
+  readonly #receiver: IngestReceiver<unknown>;
+  readonly #tag: unknown;
+
+  constructor(path: IngestPath, deviceId: string, now: number, metadata: Record<string, unknown> | undefined, via: string | undefined, receiver: IngestReceiver<unknown>, tag: unknown) {
+    this.#path = path;
+    this.deviceId = deviceId;
+    this.#now = now;
+    this.#metadata = metadata;
+    this.via = via;
+    this.#receiver = receiver;
+    this.#tag = tag;
   }
 
-  async #insert(deviceId: string, records: DataRecord[]): Promise<number> {
-    await this.#store.insert(records);
-    return this.#stored(deviceId, records);
+  parsed(result: unknown): void {
+    this.store(result, true);
   }
 
-  #stored(deviceId: string, records: DataRecord[]): number {
-    for (const listener of this.#listeners) listener(deviceId, records);
-    return records.length;
+  failed(error: Error): void {
+    this.#receiver.refused(this.#tag, error);
   }
+
+  /** Validates record input and hands the records to the store; `parsed`: it came out of a payload parser. */
+  store(input: unknown, parsed: boolean): void {
+    try {
+      this.items = validateRecords(input, { deviceId: this.deviceId, now: this.#now, metadata: this.#metadata });
+    } catch (error) {
+      if (parsed && error instanceof RecordError) this.#path.parsers?.rejected(this.deviceId, error, this.via);
+      this.failed(asError(error));
+      return;
+    }
+    this.#path.store.submit(this);
+  }
+
+  committed(error: Error | null): void {
+    if (error !== null) {
+      this.failed(error);
+      return;
+    }
+    const listeners = this.#path.listeners;
+    try {
+      for (let i = 0; i < listeners.length; i++) listeners[i]!(this.deviceId, this.items);
+    } catch (listenerError) {
+      this.failed(asError(listenerError));
+      return;
+    }
+    this.#receiver.stored(this.#tag, this.items.length);
+  }
+}
+
+interface PromiseCallbacks {
+  resolve(count: number): void;
+  reject(error: Error): void;
+}
+
+/** `ingest`'s receiver: settles the promise whose resolving functions are the tag. */
+const PROMISE_RECEIVER: IngestReceiver<PromiseCallbacks> = {
+  stored(tag, count) {
+    tag.resolve(count);
+  },
+  refused(tag, error) {
+    tag.reject(error);
+  },
+};
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }

@@ -1,9 +1,9 @@
 import type { CachedDevice, DeviceCache } from '../data/device-cache.ts';
-import type { ParseStep } from '../data/ingest.ts';
+import type { ParseJob, ParseStep } from '../data/ingest.ts';
 import { RejectedMessageError } from '../data/rejected-message.ts';
 import type { RecordError } from '../data/validate-record.ts';
 import type { InspectorBus } from '../inspector/inspector-bus.ts';
-import type { ParserSandbox } from './sandbox.ts';
+import type { OutcomeReceiver, ParserSandbox } from './sandbox.ts';
 import { StatusError } from '../status-error.ts';
 import type { ParseOutcome, ParserDevice, ParserErrorKind, ParserLog } from './types.ts';
 
@@ -49,7 +49,7 @@ const DEFAULT_MAX_PENDING = 50_000;
  * Backpressure: QoS 0 publishes and HTTP requests are not bounded by any in-flight window, so the
  * messages out in the sandbox are counted and capped (`maxPending`) instead of queueing without limit.
  */
-export class PayloadParsers implements ParseStep {
+export class PayloadParsers implements ParseStep, OutcomeReceiver<ParseJob> {
   readonly #sandbox: ParserSandbox;
   readonly #devices: DeviceCache;
   readonly #inspector: InspectorBus;
@@ -70,24 +70,43 @@ export class PayloadParsers implements ParseStep {
     return this.#devices.get(deviceId)?.payloadParser != null;
   }
 
-  async parse(deviceId: string, payload: unknown[], raw: Buffer, via: string | undefined): Promise<unknown> {
-    const device = this.#devices.get(deviceId);
+  /** The device's parser's result for one message (its input when the device has no parser). */
+  parse(deviceId: string, payload: unknown[], raw: Buffer, via: string | undefined): Promise<unknown> {
+    return new Promise((resolve, reject) => this.submit({ deviceId, via, parsed: resolve, failed: reject }, payload, raw));
+  }
+
+  submit(job: ParseJob, payload: unknown[], raw: Buffer): void {
+    const device = this.#devices.get(job.deviceId);
     const code = device?.payloadParser;
-    if (device == null || code == null) return payload;
-    if (this.#pending >= this.#maxPending) throw new ParserBusyError(this.#pending);
+    if (device == null || code == null) {
+      job.parsed(payload);
+      return;
+    }
+    if (this.#pending >= this.#maxPending) {
+      job.failed(new ParserBusyError(this.#pending));
+      return;
+    }
     this.#pending++;
-    let outcome: ParseOutcome;
-    try {
-      outcome = await this.#sandbox.parse(deviceId, code, this.#view(device), { payload, raw });
-    } finally {
-      this.#pending--;
+    this.#sandbox.submit(job.deviceId, code, this.#view(device), { payload, raw }, this, job);
+  }
+
+  /** The sandbox's answer for `job` (OutcomeReceiver). */
+  outcome(job: ParseJob, outcome: ParseOutcome): void {
+    this.#pending--;
+    this.#report(job.deviceId, outcome.logs);
+    if (outcome.ok) {
+      job.parsed(outcome.payload);
+      return;
     }
-    this.#report(deviceId, outcome.logs);
-    if (!outcome.ok) {
-      this.#inspector.publish(deviceId, 'parser.error', { kind: outcome.error.kind, message: outcome.error.message, ...(via === undefined ? {} : { via }) });
-      throw new ParserError(outcome.error.kind, outcome.error.message);
-    }
-    return outcome.payload;
+    const { kind, message } = outcome.error;
+    this.#inspector.publish(job.deviceId, 'parser.error', job.via === undefined ? { kind, message } : { kind, message, via: job.via });
+    job.failed(new ParserError(kind, message));
+  }
+
+  /** The sandbox could not run `job` (OutcomeReceiver). */
+  failure(job: ParseJob, error: Error): void {
+    this.#pending--;
+    job.failed(error);
   }
 
   rejected(deviceId: string, error: RecordError, via: string | undefined): void {
@@ -109,7 +128,7 @@ export class PayloadParsers implements ParseStep {
   }
 
   #report(deviceId: string, logs: ParserLog[]): void {
-    for (const log of logs) this.#inspector.publish(deviceId, 'parser.log', { level: log.level, message: log.message });
+    for (let i = 0; i < logs.length; i++) this.#inspector.publish(deviceId, 'parser.log', { level: logs[i]!.level, message: logs[i]!.message });
   }
 }
 

@@ -31,6 +31,17 @@ export interface ParserSandboxStats extends SandboxStats {
   crashes: number;
 }
 
+/**
+ * Hears how the messages it submitted ended. One receiver serves every message of its kind; `tag` is
+ * the caller's own per-message object, so a message in flight costs no closure or promise.
+ */
+export interface OutcomeReceiver<T> {
+  /** The script's outcome (including its own failures: throw, timeout, memory, bad result). */
+  outcome(tag: T, outcome: ParseOutcome): void;
+  /** The sandbox could not run the message: disposed, failed to start, or input that is not JSON data. */
+  failure(tag: T, error: Error): void;
+}
+
 interface Request {
   id: number;
   key: string;
@@ -38,8 +49,23 @@ interface Request {
   /** `deviceText`: the same string while the device is unchanged. */
   device: string;
   wire: string;
+  receiver: OutcomeReceiver<unknown>;
+  tag: unknown;
+}
+
+/** `parse`'s receiver: settles the promise whose resolving functions are the tag. */
+const PROMISE_RECEIVER: OutcomeReceiver<PromiseCallbacks> = {
+  outcome(tag, outcome) {
+    tag.resolve(outcome);
+  },
+  failure(tag, error) {
+    tag.reject(error);
+  },
+};
+
+interface PromiseCallbacks {
   resolve(outcome: ParseOutcome): void;
-  reject(error: unknown): void;
+  reject(error: Error): void;
 }
 
 /** Resolves with the requests that were still out when the child died (empty if all finished). */
@@ -94,21 +120,31 @@ export class ParserSandbox {
 
   /** Runs `code` for one message of device `key`; never rejects for anything the script does. */
   parse(key: string, code: string, device: ParserDevice, input: ParserInput): Promise<ParseOutcome> {
-    if (this.#disposed) return Promise.reject(new Error('parser sandbox is disposed'));
+    return new Promise<ParseOutcome>((resolve, reject) => this.submit(key, code, device, input, PROMISE_RECEIVER, { resolve, reject }));
+  }
+
+  /** `parse` for a caller that hears the result through `receiver` (called once, possibly before this returns). */
+  submit<T>(key: string, code: string, device: ParserDevice, input: ParserInput, receiver: OutcomeReceiver<T>, tag: T): void {
+    if (this.#disposed) {
+      receiver.failure(tag, new Error('parser sandbox is disposed'));
+      return;
+    }
     const quarantined = this.#quarantined(key, code);
-    if (quarantined !== undefined) return Promise.resolve(quarantined);
+    if (quarantined !== undefined) {
+      receiver.outcome(tag, quarantined);
+      return;
+    }
     let wire: string;
     let text: string;
     try {
       wire = wireMessage(input);
       text = deviceText(device);
     } catch (error) {
-      return Promise.reject(error);
+      receiver.failure(tag, error instanceof Error ? error : new Error(String(error)));
+      return;
     }
-    return new Promise<ParseOutcome>((resolve, reject) => {
-      this.#outbox.push({ id: this.#nextId++, key, code, device: text, wire, resolve, reject });
-      this.#scheduleFlush();
-    });
+    this.#outbox.push({ id: this.#nextId++, key, code, device: text, wire, receiver: receiver as OutcomeReceiver<unknown>, tag });
+    this.#scheduleFlush();
   }
 
   /** Drops the cached isolate of `key` (device deleted or code changed); a call in flight finishes first. */
@@ -126,8 +162,8 @@ export class ParserSandbox {
     this.#process?.kill();
     this.#process = undefined;
     const error = new Error('parser sandbox is disposed');
-    for (const request of this.#inflight.values()) request.reject(error);
-    for (const request of this.#outbox) request.reject(error);
+    for (const request of this.#inflight.values()) fail(request, error);
+    for (const request of this.#outbox) fail(request, error);
     this.#inflight.clear();
     this.#outbox = [];
     this.#probe?.resolve([]);
@@ -157,7 +193,7 @@ export class ParserSandbox {
       if (this.#recovering || this.#disposed || this.#outbox.length === 0) return;
       const failure = this.#startFailure;
       if (failure !== undefined && performance.now() < failure.until) {
-        for (const request of this.#outbox) request.reject(failure.error);
+        for (const request of this.#outbox) fail(request, failure.error);
         this.#outbox = [];
         return;
       }
@@ -166,7 +202,7 @@ export class ParserSandbox {
         // A key may have been quarantined while its request waited out a recovery.
         const quarantined = this.#quarantined(request.key, request.code);
         if (quarantined === undefined) requests.push(request);
-        else request.resolve(quarantined);
+        else settle(request, quarantined);
       }
       this.#outbox = [];
       if (requests.length > 0) this.#send(requests);
@@ -211,8 +247,8 @@ export class ParserSandbox {
       if (request === undefined) continue;
       this.#inflight.delete(result.id);
       settled++;
-      if ('outcome' in result) request.resolve(this.#decode(request.key, result.outcome));
-      else request.reject(new Error(result.error));
+      if ('outcome' in result) settle(request, this.#decode(request.key, result.outcome));
+      else fail(request, new Error(result.error));
     }
     if (this.#inflight.size === 0) child.setActive(false);
     const probe = this.#probe;
@@ -247,7 +283,7 @@ export class ParserSandbox {
       // Not a script's doing: the sandbox itself cannot start. Report it to every caller waiting.
       const error = new Error(`parser sandbox process failed to start${detail === '' ? '' : `: ${detail}`}`);
       this.#startFailure = { error, until: performance.now() + START_RETRY_MS };
-      for (const request of victims) request.reject(error);
+      for (const request of victims) fail(request, error);
       this.#probe?.resolve([]);
       this.#probe = undefined;
       return;
@@ -296,7 +332,15 @@ export class ParserSandbox {
       if (!this.#quarantine.has(request.key)) this.#onQuarantine?.(request.key);
       this.#quarantine.set(request.key, request.code);
       this.#past.messages++;
-      request.resolve(this.#crashOutcome());
+      settle(request, this.#crashOutcome());
     }
   }
+}
+
+function settle(request: Request, outcome: ParseOutcome): void {
+  request.receiver.outcome(request.tag, outcome);
+}
+
+function fail(request: Request, error: Error): void {
+  request.receiver.failure(request.tag, error);
 }

@@ -470,5 +470,32 @@ export function runBucketStoreContract(name: string, makeStore: () => Promise<Bu
       await store.insert(make(device, { variable: 'x', value: 1e6 }));
       assert.equal(await number(store, device, q('count')), 2 + 48 * 5);
     });
+
+    test('submit: each waiter hears once, after its records are readable; a failing one hears its error', async () => {
+      const device = newDevice('submit');
+      const [existing] = make(device, { variable: 'x', value: -1, time: at(0) });
+      await store.insert([existing!]);
+      const callers = Array.from({ length: 20 }, (_, c) => make(device, [{ variable: 'x', value: c, time: at(1), group: `caller-${c}` }, { variable: 'y', value: c, time: at(1), group: `caller-${c}` }]));
+      callers[7]![1] = { ...callers[7]![1]!, id: existing!.id };
+      const heard = await Promise.all(
+        callers.map(
+          (items, c) =>
+            new Promise<{ error: Error | null; visible: number; calls: number }>((resolve) => {
+              let calls = 0;
+              store.submit({
+                items,
+                committed(error) {
+                  calls++;
+                  // What the waiter may rely on when it hears success: a read sees the records.
+                  void number(store, device, q('count', { groups: [`caller-${c}`] })).then((visible) => setTimeout(() => resolve({ error, visible, calls }), 20));
+                },
+              });
+            }),
+        ),
+      );
+      assert.deepEqual(heard.map((h) => h.calls), callers.map(() => 1), 'each waiter hears exactly once');
+      assert.deepEqual(heard.flatMap((h, c) => (h.error === null ? [] : [c])), [7]);
+      assert.deepEqual(heard.map((h) => h.visible), callers.map((_, c) => (c === 7 ? 0 : 2)));
+    });
   });
 }

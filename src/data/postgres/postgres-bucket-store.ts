@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Pool, PoolConfig } from 'pg';
 import type { AggregatePoint, BucketStore, QueryResult } from '../bucket-store.ts';
-import { GroupCommitWriter } from '../group-commit.ts';
+import { GroupCommitWriter, type CommitWaiter } from '../group-commit.ts';
 import { MAX_QTY, type DataFilter, type DataQuery } from '../query.ts';
 import type { DataRecord } from '../record.ts';
 import { migratePostgres } from './postgres-migrate.ts';
@@ -84,6 +84,10 @@ export class PostgresBucketStore implements BucketStore {
 
   insert(records: DataRecord[]): Promise<void> {
     return this.#writer.write(records);
+  }
+
+  submit(waiter: CommitWaiter<DataRecord>): void {
+    this.#writer.submit(waiter);
   }
 
   async #commit(records: DataRecord[]): Promise<void> {

@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { BucketStore, QueryResult } from '../bucket-store.ts';
-import { GroupCommitWriter } from '../group-commit.ts';
+import { GroupCommitWriter, type CommitWaiter } from '../group-commit.ts';
 import { DEFAULT_QTY, MAX_QTY, type DataFilter, type DataQuery } from '../query.ts';
 import type { DataRecord } from '../record.ts';
 import { migrate, type Database } from '../../storage/sqlite-database.ts';
@@ -86,6 +86,10 @@ export class SqliteBucketStore implements BucketStore {
 
   insert(records: DataRecord[]): Promise<void> {
     return this.#commits.write(records);
+  }
+
+  submit(waiter: CommitWaiter<DataRecord>): void {
+    this.#commits.submit(waiter);
   }
 
   async query(deviceId: string, query: DataQuery): Promise<QueryResult> {
