@@ -66,6 +66,7 @@ export interface Settings {
   connectTimeout: number;
   maxInflight: number;
   receiveMaximum: number;
+  maxHeldAcks: number;
   maxQueued: number;
   maxSocketBuffer: number;
   maxTopicLength: number;
@@ -271,6 +272,13 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     default: DEFAULT_LIMITS.receiveMaximum,
     parse: integer('messages', 1, 65_535),
   },
+  maxHeldAcks: {
+    group: 'Limits',
+    arg: '<count>',
+    description: 'inbound QoS 1/2 publishes of one client still being stored before the broker stops reading from it (until half are acknowledged)',
+    default: DEFAULT_LIMITS.maxHeldAcks,
+    parse: integer('messages', 1, 65_535),
+  },
   maxQueued: {
     group: 'Limits',
     arg: '<count>',
@@ -470,6 +478,7 @@ function toConfig(s: Settings, fileOnly: { acl: AclRule[]; plans: Plan[] }): Con
       connectTimeoutMs: s.connectTimeout,
       maxInflight: s.maxInflight,
       receiveMaximum: s.receiveMaximum,
+      maxHeldAcks: s.maxHeldAcks,
       maxQueued: s.maxQueued,
       maxSocketBufferBytes: s.maxSocketBuffer,
       maxTopicLength: s.maxTopicLength,

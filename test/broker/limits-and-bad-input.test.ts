@@ -18,6 +18,7 @@ import type { Message } from '../../src/broker/message.ts';
 import { HOST, connectCollecting, delay, endClient, rawConnect, startBroker, type RawClient, type TestBroker } from './helpers.ts';
 import { CrashGuard, waitUntil } from './wire-helpers.ts';
 import { varint, str } from './wire-bytes.ts';
+import { PUBACK, WireClient, ackOf } from './v5-helpers.ts';
 
 /** A real GC between measurements (the flag can be set at run time; `gc` is then read from a fresh context). */
 v8.setFlagsFromString('--expose-gc');
@@ -604,5 +605,52 @@ describe('caps', () => {
     assert.ok(errors.some((e) => e.reasonCode === 0x90 && e.client?.clientId === 'topic-limits-v3-33 bytes'), 'the v3 refusal is reported as client.error 0x90');
     sub.messages.stop();
     await endClient(sub.client);
+  });
+});
+
+describe('maxHeldAcks: input flow control while the platform holds acknowledgements', () => {
+  const HELD = 8;
+  let tb: TestBroker;
+  /** Publishes the onPublish hook has seen and not yet released. */
+  const seen: Array<{ payload: string; release: () => void }> = [];
+  before(async () => {
+    tb = await startBroker({
+      limits: { maxHeldAcks: HELD },
+      hooks: {
+        onPublish(_client, message) {
+          return new Promise<void>((release) => seen.push({ payload: message.payload.toString(), release }));
+        },
+      },
+    });
+  });
+  after(async () => {
+    for (const held of seen.splice(0)) held.release();
+    await tb.close();
+  });
+
+  test('a v3.1.1 client sending 40 QoS 1 publishes at once: the broker stops reading at the cap, reads again as acks go out, loses nothing, keeps the connection past its keepalive', async () => {
+    const { raw } = await WireClient.connect(tb.port, { clientId: 'held-v3', keepalive: 1 }, 4);
+    try {
+      for (let i = 1; i <= 40; i++) raw.send({ cmd: 'publish', topic: 'held/x', payload: Buffer.from(`m${i}`), qos: 1, messageId: i, retain: false, dup: false });
+      await waitUntil(() => seen.length >= HELD, 'the hook to hold the cap');
+      // Well past 1.5 x keepalive without reading anything from the client: no keepalive kick.
+      await delay(2_000);
+      assert.equal(seen.length, HELD, 'nothing more is read while the cap is held');
+      assert.equal(raw.closed, false, 'held input is the broker\'s doing, not a keepalive lapse');
+
+      const released: string[] = [];
+      while (released.length < 40) {
+        await waitUntil(() => seen.length > 0, `publish ${released.length + 1} to reach the hook`);
+        const next = seen.shift()!;
+        released.push(next.payload);
+        next.release();
+        assert.ok(seen.length < HELD, `at most ${HELD} held at once`);
+      }
+      assert.deepEqual(released, Array.from({ length: 40 }, (_, i) => `m${i + 1}`), 'every publish reaches the hook once, in order');
+      const acks = (await raw.takeN(40, (f) => f.type === PUBACK, 3000)).map((f) => ackOf(f).packetId);
+      assert.deepEqual(acks, Array.from({ length: 40 }, (_, i) => i + 1));
+    } finally {
+      raw.destroy();
+    }
   });
 });

@@ -68,6 +68,8 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
   #keepaliveTimer: NodeJS.Timeout | null = null;
   #heldFrames: Array<[Buffer, number]> | null = null;
   #pendingAcks: PendingAck[] = [];
+  /** Reading stopped because maxHeldAcks acknowledgements are held (see BrokerLimits). */
+  #inputPaused = false;
 
   constructor(broker: Broker, transport: Transport) {
     this.broker = broker;
@@ -210,6 +212,11 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
   deferAck(type: number, packetId: number, onSent: (() => void) | null): PendingAck {
     const pending: PendingAck = { type, packetId, code: -1, onSent };
     this.#pendingAcks.push(pending);
+    if (this.#pendingAcks.length >= this.broker.limits.maxHeldAcks && !this.#inputPaused) {
+      this.#inputPaused = true;
+      this.#reader.hold();
+      this.transport.pause();
+    }
     return pending;
   }
 
@@ -222,6 +229,13 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
       if (head.code === -2) this.unacknowledged--;
       else this.#writeAck(head.type, head.packetId, head.code);
       head.onSent?.();
+    }
+    if (this.#inputPaused && queue.length <= this.broker.limits.maxHeldAcks / 2 && this.state !== ChannelState.Closed) {
+      this.#inputPaused = false;
+      // The client kept sending while we did not read: its silence was ours, not a keepalive lapse.
+      this.lastActivity = Date.now();
+      this.transport.resume();
+      this.#reader.release();
     }
   }
 
@@ -300,6 +314,8 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
 
   checkKeepalive(): void {
     if (this.state !== ChannelState.Connected) return;
+    // While we do not read, whatever the client sends waits unread: not its fault.
+    if (this.#inputPaused) this.lastActivity = Date.now();
     const idle = Date.now() - this.lastActivity;
     if (idle >= this.keepaliveMs) {
       this.kick(ReasonCode.KeepAliveTimeout, 'keepalive-timeout', `no packet for ${idle} ms (keep alive ${this.keepaliveMs / 1500} s)`);

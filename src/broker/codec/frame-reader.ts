@@ -23,6 +23,10 @@ export class FrameReader {
   #partialFilled = 0;
   #partialBodyOffset = 0;
   #stopped = false;
+  /** Set by `hold`: frames stop being handed on, and received bytes wait in `#backlog`. */
+  #held = false;
+  #backlog: Buffer[] = [];
+  #releasing = false;
 
   constructor(sink: FrameSink, maxPacketSize: number) {
     this.#sink = sink;
@@ -37,14 +41,45 @@ export class FrameReader {
     this.#stopped = true;
     this.#partial = null;
     this.#header = null;
+    this.#backlog = [];
+  }
+
+  /**
+   * Stops handing frames on, from the one after the frame being handled: what is left of the
+   * current chunk, and whatever arrives later, waits until `release`. (The transport should stop
+   * reading too, so that little arrives meanwhile.)
+   */
+  hold(): void {
+    this.#held = true;
+  }
+
+  /** Hands on the frames that waited, then goes on as usual (unless held again meanwhile). */
+  release(): void {
+    this.#held = false;
+    if (this.#releasing) return;
+    this.#releasing = true;
+    while (!this.#held && !this.#stopped && this.#backlog.length > 0) this.#read(this.#backlog.shift()!);
+    this.#releasing = false;
   }
 
   push(chunk: Buffer): void {
     if (this.#stopped) return;
+    if (this.#held || this.#backlog.length > 0) {
+      this.#backlog.push(chunk);
+      return;
+    }
+    this.#read(chunk);
+  }
+
+  #read(chunk: Buffer): void {
     let pos = 0;
     if (this.#partial !== null) {
       pos = this.#fillPartial(chunk);
       if (this.#partial !== null || this.#stopped) return;
+      if (this.#held) {
+        this.#keep(chunk, pos);
+        return;
+      }
     }
     if (this.#header !== null) {
       chunk = Buffer.concat([this.#header, chunk.subarray(pos)]);
@@ -86,6 +121,10 @@ export class FrameReader {
         const frame = chunk.subarray(pos, pos + total);
         pos += total;
         this.#sink.onFrame(frame, bodyOffset);
+        if (this.#held) {
+          this.#keep(chunk, pos);
+          return;
+        }
         continue;
       }
       this.#partial = Buffer.allocUnsafe(total);
@@ -93,6 +132,11 @@ export class FrameReader {
       this.#partialBodyOffset = bodyOffset;
       return;
     }
+  }
+
+  /** Puts the unread rest of `chunk` first in the backlog. */
+  #keep(chunk: Buffer, pos: number): void {
+    if (pos < chunk.length && !this.#stopped) this.#backlog.unshift(chunk.subarray(pos));
   }
 
   /** Copies bytes into the frame being assembled; returns how many bytes of `chunk` it used. */

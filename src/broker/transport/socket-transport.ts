@@ -47,6 +47,14 @@ export class SocketTransport implements Transport {
   destroy(): void {
     this.#socket.destroy();
   }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
 }
 
 function uncork(transport: SocketTransport): void {

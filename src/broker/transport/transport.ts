@@ -10,6 +10,10 @@ export interface Transport {
   end(): void;
   /** Closes at once, dropping what is queued. */
   destroy(): void;
+  /** Stops delivering received bytes (they wait in the kernel, and the peer's sends slow down: TCP flow control). */
+  pause(): void;
+  /** Delivers received bytes again. */
+  resume(): void;
 }
 
 /** What a transport reports to the connection it carries. */

@@ -50,6 +50,14 @@ class WebSocketTransport implements Transport {
   destroy(): void {
     this.#ws.terminate();
   }
+
+  pause(): void {
+    this.#ws.pause();
+  }
+
+  resume(): void {
+    this.#ws.resume();
+  }
 }
 
 function flush(transport: WebSocketTransport): void {
