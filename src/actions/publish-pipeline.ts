@@ -20,7 +20,6 @@ import type { Message } from '../broker/message.ts';
 import { ReasonCode } from '../broker/reason-codes.ts';
 import type { DeviceCache } from '../data/device-cache.ts';
 import type { IngestReceiver, Ingestor } from '../data/ingest.ts';
-import { payloadToRecordInput } from '../data/payload-records.ts';
 import { RejectedMessageError } from '../data/rejected-message.ts';
 import { ParserBusyError } from '../parser/payload-parsers.ts';
 import type { Logger } from '../log.ts';
@@ -59,14 +58,12 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
       if (device === null || !device.active) return;
     }
 
-    const metadata = { mqtt_topic: topic };
-    const input = payloadToRecordInput(message.payload, metadata);
-    const options = { metadata, raw: message.payload, via: 'mqtt' };
+    const options = { metadata: { mqtt_topic: topic }, via: 'mqtt' };
     if (message.qos === 0) {
-      ingestor.submit(deviceId, input, options, receiver, new PublishTag(deviceId, topic, false, null));
+      ingestor.submitBytes(deviceId, message.payload, options, receiver, new PublishTag(deviceId, topic, false, null));
       return;
     }
-    return new Promise<number>((resolve) => ingestor.submit(deviceId, input, options, receiver, new PublishTag(deviceId, topic, client.protocolVersion === 5, resolve)));
+    return new Promise<number>((resolve) => ingestor.submitBytes(deviceId, message.payload, options, receiver, new PublishTag(deviceId, topic, client.protocolVersion === 5, resolve)));
   };
 }
 

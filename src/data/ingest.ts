@@ -1,6 +1,7 @@
 import type { BucketStore } from './bucket-store.ts';
 import type { CommitWaiter } from './group-commit.ts';
-import { looksLikeRecords, payloadToRecordInput } from './payload-records.ts';
+import type { ParserInput } from '../parser/types.ts';
+import { looksLikeRecords, payloadRecord, payloadToRecordInput, readPayload } from './payload-records.ts';
 import type { DataRecord } from './record.ts';
 import { RecordError, validateRecords } from './validate-record.ts';
 
@@ -14,6 +15,9 @@ export interface IngestOptions {
   /** Where the message came from, for the inspector (e.g. 'mqtt', 'http'). */
   via?: string;
 }
+
+/** Options of a message that arrived as bytes: the bytes are the message. */
+export type BytesOptions = Omit<IngestOptions, 'raw'>;
 
 /** Called after records are durable (e.g. to update the device's last_input). */
 export type StoredListener = (deviceId: string, records: DataRecord[]) => void;
@@ -36,7 +40,7 @@ export interface ParseJob {
 export interface ParseStep {
   has(deviceId: string): boolean;
   /** Runs the device's parser on one message; calls `job.parsed` or `job.failed` once, possibly before returning. */
-  submit(job: ParseJob, payload: unknown[], raw: Buffer): void;
+  submit(job: ParseJob, input: ParserInput): void;
   /** A parser's result failed validation: report it where the parser's other errors go. */
   rejected(deviceId: string, error: RecordError, via: string | undefined): void;
 }
@@ -85,9 +89,8 @@ export class Ingestor {
 
   /** `ingest` for a caller that hears the result through `receiver` (called once, possibly before this returns). */
   submit<T>(deviceId: string, input: unknown, options: IngestOptions, receiver: IngestReceiver<T>, tag: T): void {
-    const path = this.#path;
-    const job = new IngestJob(path, deviceId, options.now ?? Date.now(), options.metadata, options.via, receiver as IngestReceiver<unknown>, tag);
-    const parsers = path.parsers;
+    const job = this.#job(deviceId, options, receiver, tag);
+    const parsers = this.#path.parsers;
     if (parsers === null || !parsers.has(deviceId)) {
       job.store(input, false);
       return;
@@ -97,13 +100,37 @@ export class Ingestor {
     try {
       raw = options.raw ?? Buffer.from(JSON.stringify(input));
       // SPEC §4: a message that is not records reaches the parser as one `payload` record holding its
-      // text (an HTTP body such as a network server's uplink JSON; MQTT input is wrapped already).
+      // text (an HTTP body such as a network server's uplink JSON).
       records = looksLikeRecords(input) ? input : payloadToRecordInput(raw, options.metadata);
     } catch (error) {
       job.failed(asError(error));
       return;
     }
-    parsers.submit(job, Array.isArray(records) ? records : [records], raw);
+    parsers.submit(job, { payload: Array.isArray(records) ? records : [records], raw });
+  }
+
+  /** A message that arrived as bytes (an MQTT publish, a raw HTTP body): its JSON records, or one `payload` record of its text or hex. */
+  ingestBytes(deviceId: string, bytes: Buffer, options: BytesOptions = {}): Promise<number> {
+    return new Promise<number>((resolve, reject) => this.submitBytes(deviceId, bytes, options, PROMISE_RECEIVER, { resolve, reject }));
+  }
+
+  /** `ingestBytes` for a caller that hears the result through `receiver` (called once, possibly before this returns). */
+  submitBytes<T>(deviceId: string, bytes: Buffer, options: BytesOptions, receiver: IngestReceiver<T>, tag: T): void {
+    const job = this.#job(deviceId, options, receiver, tag);
+    const content = readPayload(bytes);
+    const parsers = this.#path.parsers;
+    if (parsers === null || !parsers.has(deviceId)) {
+      job.store(content.kind === 'records' ? content.records : payloadRecord(content.value, options.metadata), false);
+    } else if (content.kind === 'records') {
+      parsers.submit(job, { payload: Array.isArray(content.records) ? content.records : [content.records], raw: bytes });
+    } else {
+      // The record is made of the bytes: they cross to the sandbox once, as its value (ParserInput.carrier).
+      parsers.submit(job, { payload: [payloadRecord(content.value, options.metadata)], raw: bytes, carrier: content.kind });
+    }
+  }
+
+  #job<T>(deviceId: string, options: BytesOptions, receiver: IngestReceiver<T>, tag: T): IngestJob {
+    return new IngestJob(this.#path, deviceId, options.now ?? Date.now(), options.metadata, options.via, receiver as IngestReceiver<unknown>, tag);
   }
 }
 

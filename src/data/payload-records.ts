@@ -1,29 +1,38 @@
 import { isUtf8 } from 'node:buffer';
 
 /**
- * Turns a raw message into record input (SPEC §4/§5 insert_bucket): a JSON record or array of
- * records is used as it is; anything else becomes one `payload` record holding the UTF-8 text, or
- * hex when the bytes are not valid UTF-8, with `metadata` when given (SPEC §4: a parser sees the
- * MQTT topic on it).
+ * What a raw message holds (SPEC §4/§5 insert_bucket): JSON records (a record or an array of them),
+ * used as they are; otherwise its UTF-8 text, or its bytes as hex when they are not valid UTF-8,
+ * which become one `payload` record (`payloadRecord`).
  */
-export function payloadToRecordInput(payload: Buffer, metadata?: Record<string, unknown>): unknown {
-  if (isUtf8(payload)) {
-    const text = payload.toString('utf8');
-    const first = firstNonSpace(text);
-    if (first === 0x7b /* { */ || first === 0x5b /* [ */) {
-      try {
-        const parsed: unknown = JSON.parse(text);
-        if (looksLikeRecords(parsed)) return parsed;
-      } catch {
-        // not JSON: falls through to the payload record
-      }
+export type PayloadContent = { kind: 'records'; records: unknown } | { kind: 'text' | 'hex'; value: string };
+
+export function readPayload(payload: Buffer): PayloadContent {
+  if (!isUtf8(payload)) return { kind: 'hex', value: payload.toString('hex') };
+  const text = payload.toString('utf8');
+  const first = firstNonSpace(text);
+  if (first === 0x7b /* { */ || first === 0x5b /* [ */) {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (looksLikeRecords(parsed)) return { kind: 'records', records: parsed };
+    } catch {
+      // not JSON: falls through to the payload record
     }
-    return payloadRecord(text, metadata);
   }
-  return payloadRecord(payload.toString('hex'), metadata);
+  return { kind: 'text', value: text };
 }
 
-function payloadRecord(value: string, metadata: Record<string, unknown> | undefined): unknown {
+/**
+ * A raw message as record input: its records, or one `payload` record holding its text or hex, with
+ * `metadata` when given (SPEC §4: a parser sees the MQTT topic on it).
+ */
+export function payloadToRecordInput(payload: Buffer, metadata?: Record<string, unknown>): unknown {
+  const content = readPayload(payload);
+  return content.kind === 'records' ? content.records : payloadRecord(content.value, metadata);
+}
+
+/** The one record a message that is not records becomes. */
+export function payloadRecord(value: string, metadata: Record<string, unknown> | undefined): Record<string, unknown> {
   return metadata === undefined ? { variable: 'payload', value } : { variable: 'payload', value, metadata };
 }
 

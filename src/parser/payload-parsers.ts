@@ -5,7 +5,7 @@ import type { RecordError } from '../data/validate-record.ts';
 import type { InspectorBus } from '../inspector/inspector-bus.ts';
 import type { OutcomeReceiver, ParserSandbox } from './sandbox.ts';
 import { StatusError } from '../status-error.ts';
-import type { ParseOutcome, ParserDevice, ParserErrorKind, ParserLog } from './types.ts';
+import type { ParseOutcome, ParserDevice, ParserErrorKind, ParserInput, ParserLog } from './types.ts';
 
 /** A device as a parser script sees it (SPEC §4): id, name, tags, params. */
 export function parserDevice(device: Pick<CachedDevice, 'id' | 'name' | 'tags' | 'params'>): ParserDevice {
@@ -72,14 +72,14 @@ export class PayloadParsers implements ParseStep, OutcomeReceiver<ParseJob> {
 
   /** The device's parser's result for one message (its input when the device has no parser). */
   parse(deviceId: string, payload: unknown[], raw: Buffer, via: string | undefined): Promise<unknown> {
-    return new Promise((resolve, reject) => this.submit({ deviceId, via, parsed: resolve, failed: reject }, payload, raw));
+    return new Promise((resolve, reject) => this.submit({ deviceId, via, parsed: resolve, failed: reject }, { payload, raw }));
   }
 
-  submit(job: ParseJob, payload: unknown[], raw: Buffer): void {
+  submit(job: ParseJob, input: ParserInput): void {
     const device = this.#devices.get(job.deviceId);
     const code = device?.payloadParser;
     if (device == null || code == null) {
-      job.parsed(payload);
+      job.parsed(input.payload);
       return;
     }
     if (this.#pending >= this.#maxPending) {
@@ -87,7 +87,7 @@ export class PayloadParsers implements ParseStep, OutcomeReceiver<ParseJob> {
       return;
     }
     this.#pending++;
-    this.#sandbox.submit(job.deviceId, code, this.#view(device), { payload, raw }, this, job);
+    this.#sandbox.submit(job.deviceId, code, this.#view(device), input, this, job);
   }
 
   /** The sandbox's answer for `job` (OutcomeReceiver). */

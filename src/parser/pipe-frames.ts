@@ -6,10 +6,11 @@
  * this costs a string concatenation on each side, where Node's IPC channel serialized an object.
  *
  * Parent → child:
- *   C <key JSON> <code JSON>   the key's code, sent before its first request and when it changes
- *   D <key JSON> <device JSON> the key's device (wire.ts `deviceText`), likewise
- *   P <id> <key JSON> <wire>   run one message (wire.ts)
- *   I <key JSON>               drop the key's isolate
+ *   K <slot> <key JSON>        the number a key (device id) goes by in this child, sent once
+ *   C <slot> <code JSON>       the key's code, sent before its first request and when it changes
+ *   D <slot> <device JSON>     the key's device (wire.ts `deviceText`), likewise
+ *   P <id> <slot> <wire>       run one message (wire.ts)
+ *   I <slot>                   drop the key's isolate
  * Child → parent:
  *   O <id> <outcome text>      the driver's outcome, unparsed (replies.ts checks it in the parent)
  *   E <id> <message JSON>      the request failed in the engine

@@ -10,9 +10,10 @@ import { READY } from './process-link.ts';
 import type { SandboxOptions } from './types.ts';
 
 const engine = new ParserEngine(JSON.parse(process.argv[2] ?? '{}') as SandboxOptions);
-/** The latest code and device per key; the parent sends each only when it changes. */
-const codes = new Map<string, string>();
-const devices = new Map<string, string>();
+/** Keys by slot (K lines), and the latest code and device per slot; the parent sends each only when it changes. */
+const keys: string[] = [];
+const codes: Array<string | undefined> = [];
+const devices: Array<string | undefined> = [];
 let results: string[] = [];
 let flushQueued = false;
 
@@ -45,28 +46,35 @@ function receive(line: string): void {
       const fields = lineFields(line, 3);
       if (fields === undefined) return;
       const id = Number(fields[0]);
-      const key = JSON.parse(fields[1] as string) as string;
-      const code = codes.get(key);
-      const device = devices.get(key);
-      if (code === undefined || device === undefined) reply(`E\t${id}\t${JSON.stringify(`no parser code or device for key ${key}`)}`);
+      const slot = Number(fields[1]);
+      const key = keys[slot];
+      const code = codes[slot];
+      const device = devices[slot];
+      if (key === undefined || code === undefined || device === undefined) reply(`E\t${id}\t${JSON.stringify(`no parser code or device for key ${key ?? `#${slot}`}`)}`);
       else engine.submit(key, new Job(id, code, device, fields[2] as string));
+      return;
+    }
+    case 'K': {
+      const fields = lineFields(line, 2);
+      if (fields !== undefined) keys[Number(fields[0])] = JSON.parse(fields[1] as string) as string;
       return;
     }
     case 'C': {
       const fields = lineFields(line, 2);
-      if (fields !== undefined) codes.set(JSON.parse(fields[0] as string) as string, JSON.parse(fields[1] as string) as string);
+      if (fields !== undefined) codes[Number(fields[0])] = JSON.parse(fields[1] as string) as string;
       return;
     }
     case 'D': {
       const fields = lineFields(line, 2);
-      if (fields !== undefined) devices.set(JSON.parse(fields[0] as string) as string, fields[1] as string);
+      if (fields !== undefined) devices[Number(fields[0])] = fields[1] as string;
       return;
     }
     case 'I': {
-      const key = JSON.parse(line.slice(2)) as string;
-      codes.delete(key);
-      devices.delete(key);
-      engine.invalidate(key);
+      const slot = Number(line.slice(2));
+      const key = keys[slot];
+      codes[slot] = undefined;
+      devices[slot] = undefined;
+      if (key !== undefined) engine.invalidate(key);
       return;
     }
   }

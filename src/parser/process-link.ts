@@ -51,6 +51,8 @@ export class ParserProcess {
   #gone = false;
   #stderr = '';
   #lines = new LineReader();
+  /** The number each key is known by in this child (a K line tells it once). */
+  #slots = new Map<string, number>();
   #stats: SandboxStats = { isolatesCreated: 0, isolatesAlive: 0, calls: 0, messages: 0 };
 
   constructor(options: Required<SandboxOptions>, events: ProcessEvents) {
@@ -97,17 +99,25 @@ export class ParserProcess {
   /** Sends requests in one write; `code` and `device` go ahead of a request that carries them. */
   sendRequests(requests: readonly WireRequest[]): void {
     let text = '';
-    for (const request of requests) {
-      const key = JSON.stringify(request.key);
-      if (request.code !== undefined) text += `C\t${key}\t${JSON.stringify(request.code)}\n`;
-      if (request.device !== undefined) text += `D\t${key}\t${request.device}\n`;
-      text += `P\t${request.id}\t${key}\t${request.wire}\n`;
+    for (let i = 0; i < requests.length; i++) {
+      const request = requests[i]!;
+      let slot = this.#slots.get(request.key);
+      if (slot === undefined) {
+        slot = this.#slots.size;
+        this.#slots.set(request.key, slot);
+        text += `K\t${slot}\t${JSON.stringify(request.key)}\n`;
+      }
+      if (request.code !== undefined) text += `C\t${slot}\t${JSON.stringify(request.code)}\n`;
+      if (request.device !== undefined) text += `D\t${slot}\t${request.device}\n`;
+      text += `P\t${request.id}\t${slot}\t${request.wire}\n`;
     }
     this.#write(text);
   }
 
   invalidate(key: string): void {
-    this.#write(`I\t${JSON.stringify(key)}\n`);
+    const slot = this.#slots.get(key);
+    // A key this child never saw has nothing to drop.
+    if (slot !== undefined) this.#write(`I\t${slot}\n`);
   }
 
   /** Keeps the parent process alive while requests are out, and lets it exit when idle. */

@@ -28,6 +28,12 @@ export interface ParserInput {
   payload: unknown[];
   /** The original message bytes, seen by the script as the global `raw_payload` (a Buffer). */
   raw: Buffer;
+  /**
+   * Set when `payload` is the one `payload` record made from `raw` (payload-records.ts
+   * `payloadRecord`), its value being `raw` as UTF-8 text or as hex: the message then crosses to the
+   * sandbox as that text alone, and the sandbox rebuilds both globals from it.
+   */
+  carrier?: 'text' | 'hex';
 }
 
 /** One console line; warn is reported as error and info/debug as log. */

@@ -22,9 +22,19 @@ export function deviceText(device: ParserDevice): string {
   return text;
 }
 
-/** `{"p": payload, "r": raw bytes as base64}`; throws for input that is not JSON data. */
+/**
+ * `{"p": payload, "r": raw bytes as base64}`, or for a payload record carrying its raw bytes
+ * (`input.carrier`) `{"x": hex}` or `{"s": text}` with its metadata as `"m"` (prelude/protocol.ts).
+ * Throws for input that is not JSON data.
+ */
 export function wireMessage(input: ParserInput): string {
   if (!Array.isArray(input.payload)) throw new TypeError('parser input payload must be an array');
+  if (input.carrier !== undefined) {
+    const record = input.payload[0] as { value: string; metadata?: Record<string, unknown> };
+    const metadata = record.metadata === undefined ? '' : `,"m":${JSON.stringify(record.metadata)}`;
+    // Hex needs no escaping; text does.
+    return input.carrier === 'hex' ? `{"x":"${record.value}"${metadata}}` : `{"s":${JSON.stringify(record.value)}${metadata}}`;
+  }
   // JSON.stringify throws on BigInt and cycles: a caller bug, reported as a rejection.
   return `{"p":${JSON.stringify(input.payload)},"r":"${input.raw.toString('base64')}"}`;
 }

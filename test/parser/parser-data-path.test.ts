@@ -105,6 +105,22 @@ describe('payload parsers on the data path', () => {
     assert.equal(records[1]!.value, Buffer.from('hello').toString('base64'));
   });
 
+  test('binary and multi-byte text payloads: payload holds the hex or the text, raw_payload the exact bytes, whatever the topic holds', async () => {
+    const device = await createDevice(`payload = [{ variable: 'seen', value: JSON.stringify(payload) }, { variable: 'raw', value: raw_payload.toString('base64') }]`);
+    const client = await connect(device.token);
+    const cases: Array<{ topic: string; bytes: Buffer; value: string }> = [
+      { topic: 'sensors/bin', bytes: Buffer.from([0xff, 0x00, 0x10, 0xc3]), value: 'ff0010c3' },
+      { topic: 'sensors/a"b\\c\tq', bytes: Buffer.from('température 😀\t"quoted"\n\\end', 'utf8'), value: 'température 😀\t"quoted"\n\\end' },
+    ];
+    for (const { topic, bytes, value } of cases) {
+      await client.publishAsync(topic, bytes, { qos: 1 });
+      const records = await stored(device.id);
+      assert.deepEqual(JSON.parse(records[0]!.value as string), [{ variable: 'payload', value, metadata: { mqtt_topic: topic } }], topic);
+      assert.equal(records[1]!.value, bytes.toString('base64'), topic);
+      await server.data.store.delete(device.id, {});
+    }
+  });
+
   test('tago/data/post runs the parser too; JSON records arrive as the payload array', async () => {
     const device = await createDevice(`payload = payload.map((r) => ({ ...r, value: r.value * 10, unit: 'dC' }))`);
     const client = await connect(device.token);

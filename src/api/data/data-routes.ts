@@ -7,7 +7,6 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { BucketStore } from '../../data/bucket-store.ts';
 import type { Ingestor } from '../../data/ingest.ts';
-import { payloadToRecordInput } from '../../data/payload-records.ts';
 import type { DataRecord } from '../../data/record.ts';
 import { RejectedMessageError } from '../../data/rejected-message.ts';
 import { RecordError, validateRecords } from '../../data/validate-record.ts';
@@ -74,14 +73,8 @@ function dataRoutes(app: FastifyInstance, options: DataApiOptions): void {
     async (request, reply) => {
       const body = request.body;
       if (body === undefined || body === null) throw new ApiError(400, 'body is required: a record, an array of records, or a raw payload');
-      let input: unknown = body;
-      let raw: Buffer | undefined;
-      if (Buffer.isBuffer(body)) {
-        if (body.length === 0) throw new ApiError(400, 'body is empty');
-        input = payloadToRecordInput(body);
-        raw = body;
-      }
-      const count = await ingestRecords(ingestor, request.deviceIdentity.deviceId, input, raw);
+      if (Buffer.isBuffer(body) && body.length === 0) throw new ApiError(400, 'body is empty');
+      const count = await ingestRecords(ingestor, request.deviceIdentity.deviceId, body);
       return reply.code(202).send(ok(`${count} Data Added`));
     },
   );
@@ -166,10 +159,13 @@ function dataRoutes(app: FastifyInstance, options: DataApiOptions): void {
   );
 }
 
-/** Validates and stores; a record the client got wrong is a 400 naming the record index and the field. */
-export async function ingestRecords(ingestor: Ingestor, deviceId: string, input: unknown, raw?: Buffer): Promise<number> {
+/**
+ * Validates and stores a body: parsed JSON, or the raw bytes of another content type; a record the
+ * client got wrong is a 400 naming the record index and the field.
+ */
+export async function ingestRecords(ingestor: Ingestor, deviceId: string, body: unknown): Promise<number> {
   try {
-    return await ingestor.ingest(deviceId, input, raw === undefined ? { via: 'http' } : { raw, via: 'http' });
+    return await (Buffer.isBuffer(body) ? ingestor.ingestBytes(deviceId, body, { via: 'http' }) : ingestor.ingest(deviceId, body, { via: 'http' }));
   } catch (err) {
     if (err instanceof RejectedMessageError) throw new ApiError(400, err.message);
     throw err;

@@ -48,9 +48,13 @@ interface Sink {
 
 type Wrapped = (this: void, payload: unknown, sink: Sink) => unknown;
 
+/** One message (prelude/protocol.ts): records and base64 bytes, or a payload record's hex or text with its metadata. */
 interface WireMessage {
-  p: unknown[];
-  r: string;
+  p?: unknown[];
+  r?: string;
+  x?: string;
+  s?: string;
+  m?: Record<string, unknown>;
 }
 
 interface WireBatch {
@@ -79,7 +83,9 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
   /** Set when a script left the global object in a state that cannot be undone. */
   let retire = false;
   const console = createConsole(() => currentLogs, BufferImpl);
-  const raw = lazyGlobal('raw_payload', (base64) => BufferImpl.from(base64, 'base64'));
+  /** How the current message's `raw_payload` text is encoded. */
+  let rawEncoding: 'base64' | 'hex' | 'utf8' = 'base64';
+  const raw = lazyGlobal('raw_payload', (text) => BufferImpl.from(text, rawEncoding));
   const deviceGlobal = lazyGlobal('device', parse);
 
   return {
@@ -147,12 +153,23 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
   function decode(message: WireMessage, device: string): string {
     const logs = currentLogs;
     if (wrapped === undefined) return failure('runtime', 'parser is not compiled', logs);
-    const input = message.p;
+    let input: unknown[];
+    let rawText: string;
+    if (message.x !== undefined || message.s !== undefined) {
+      // A message that is not records: the one `payload` record, rebuilt from its bytes' text (SPEC §4).
+      rawEncoding = message.x !== undefined ? 'hex' : 'utf8';
+      rawText = (message.x ?? message.s) as string;
+      input = [message.m === undefined ? { variable: 'payload', value: rawText } : { variable: 'payload', value: rawText, metadata: message.m }];
+    } else {
+      rawEncoding = 'base64';
+      rawText = message.r ?? '';
+      input = message.p ?? [];
+    }
     let result: unknown;
     try {
       // Reset every provided global: nothing a previous message did to them carries over.
       globals.payload = input;
-      raw.reset(message.r);
+      raw.reset(rawText);
       deviceGlobal.reset(device);
       globals.Buffer = BufferImpl;
       globals.dayjs = dayjs;

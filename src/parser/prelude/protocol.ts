@@ -3,8 +3,11 @@
  * one JSON text in and one out per call, so no host object, function or reference is ever
  * reachable from parser code.
  *
- * In:  `{"d": device as JSON text, "m": [{"p": payload, "r": raw bytes as base64}, ...]}`, the
- *      messages of one device; the driver decodes `r` and `d` only when a script reads `raw_payload`
+ * In:  `{"d": device as JSON text, "m": [message, ...]}`, the messages of one device. A message is
+ *      `{"p": payload, "r": raw bytes as base64}`, or, when it is not records, `{"x": its bytes as
+ *      hex}` or `{"s": its UTF-8 text}` with `"m": metadata` if any, from which the driver builds
+ *      the one `payload` record the script sees (`[{variable: "payload", value, metadata}]`) and
+ *      `raw_payload`. The driver decodes the bytes and `d` only when a script reads `raw_payload`
  *      or `device` (each message gets its own copy).
  * Out: a line `0` or `1` (retire: the host must replace the isolate, see WireProgress), then one
  *      WireOutcome JSON per line for each message run, in order; the driver may stop early (time or
