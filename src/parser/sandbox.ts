@@ -188,7 +188,10 @@ export class ParserSandbox {
   #scheduleFlush(): void {
     if (this.#flushQueued || this.#recovering) return;
     this.#flushQueued = true;
-    queueMicrotask(() => {
+    // At the end of the event-loop turn rather than of the current task: every socket read of the
+    // turn joins one pipe write, and each write wakes the sandbox process (bench:ingest parser row,
+    // 3 alternations: sandbox process CPU -15% per message, machine -5%).
+    setImmediate(() => {
       this.#flushQueued = false;
       if (this.#recovering || this.#disposed || this.#outbox.length === 0) return;
       const failure = this.#startFailure;
