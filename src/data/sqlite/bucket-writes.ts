@@ -30,9 +30,9 @@ export class BucketWrites {
     // One transaction per batch: a failing row (a duplicate id) rolls the whole batch back, and the
     // group-commit writer then retries each caller alone.
     this.#insert = db.transaction((rows: RowBatch, keys: number[]) => {
-      const { text, numbers } = rows;
+      const { strings, refs, numbers } = rows;
       for (let r = 0, t = 0, n = 0; r < rows.count; r++, t += TEXT_WIDTH, n += NUMBER_WIDTH) {
-        insert.run(text[t], keys[r], text[t + 2], text[t + 3], nullable(numbers[n]!), text[t + 4], text[t + 5], numbers[n + 1], text[t + 6], nullable(numbers[n + 2]!), nullable(numbers[n + 3]!), text[t + 7], numbers[n + 4]);
+        insert.run(strings[refs[t]!], keys[r], strings[refs[t + 2]!], strings[refs[t + 3]!], nullable(numbers[n]!), text(strings, refs[t + 4]!), text(strings, refs[t + 5]!), numbers[n + 1], strings[refs[t + 6]!], nullable(numbers[n + 2]!), nullable(numbers[n + 3]!), text(strings, refs[t + 7]!), numbers[n + 4]);
       }
     });
   }
@@ -43,7 +43,7 @@ export class BucketWrites {
     // Keys are made before (outside) the batch's transaction, so a rolled-back batch can never leave
     // a cached key that the database does not hold.
     const keys = new Array<number>(rows.count);
-    for (let r = 0, t = 1; r < rows.count; r++, t += TEXT_WIDTH) keys[r] = this.#keys.obtain(rows.text[t] as string);
+    for (let r = 0, t = 1; r < rows.count; r++, t += TEXT_WIDTH) keys[r] = this.#keys.obtain(rows.strings[rows.refs[t]!]!);
     this.#insert(rows, keys);
     return rows.count;
   }
@@ -57,6 +57,11 @@ export class BucketWrites {
     }
     return statement;
   }
+}
+
+/** A RowBatch string reference; -1 is null. */
+function text(strings: string[], ref: number): string | null {
+  return ref === -1 ? null : strings[ref]!;
 }
 
 /** RowBatch numbers use NaN for null. */
