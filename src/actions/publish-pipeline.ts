@@ -41,6 +41,7 @@ export type OnPublish = NonNullable<BrokerHooks['onPublish']>;
 export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
   const { actions, devices, ingestor } = deps;
   const receiver = new PublishReceiver(deps.log);
+  const topics = new TopicMetadata();
 
   return function onPublish(client: ClientInfo, message: Message): void | Promise<number> {
     const who = client.data as ClientIdentity | undefined;
@@ -58,13 +59,35 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
       if (device === null || !device.active) return;
     }
 
-    const options = { metadata: { mqtt_topic: topic }, via: 'mqtt' };
+    const options = { metadata: topics.of(topic), via: 'mqtt' };
     if (message.qos === 0) {
       ingestor.submitBytes(deviceId, message.payload, options, receiver, new PublishTag(deviceId, topic, false, null));
       return;
     }
     return new Promise<number>((resolve) => ingestor.submitBytes(deviceId, message.payload, options, receiver, new PublishTag(deviceId, topic, client.protocolVersion === 5, resolve)));
   };
+}
+
+/** Most topics whose metadata object is kept; past it the cache starts over. */
+const TOPIC_CACHE_SIZE = 4096;
+
+/**
+ * The metadata of records stored from a topic (SPEC §5: `metadata.mqtt_topic`), one frozen object per
+ * topic: the data path shares a frozen object instead of copying it for every message, and the
+ * stores serialize it once (metadata-json.ts).
+ */
+class TopicMetadata {
+  readonly #byTopic = new Map<string, Readonly<{ mqtt_topic: string }>>();
+
+  of(topic: string): Readonly<{ mqtt_topic: string }> {
+    let metadata = this.#byTopic.get(topic);
+    if (metadata === undefined) {
+      if (this.#byTopic.size >= TOPIC_CACHE_SIZE) this.#byTopic.clear();
+      metadata = Object.freeze({ mqtt_topic: topic });
+      this.#byTopic.set(topic, metadata);
+    }
+    return metadata;
+  }
 }
 
 /** One stored publish: what its outcome is logged with, and the acknowledgement it decides (QoS 1/2). */

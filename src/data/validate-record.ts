@@ -49,8 +49,9 @@ export function validateRecords(input: unknown, context: RecordContext): DataRec
   // One generated group shared by the records of one message (SPEC §3).
   const defaultGroup = generateRecordId(context.now);
   // Records without metadata of their own share one copy of the message's metadata, so the stores
-  // serialize it once per message (rowBatch in sqlite/schema.ts, postgres-records.ts), not once per record.
-  const shared = context.metadata === undefined ? null : { ...context.metadata };
+  // serialize it once per message (rowBatch in sqlite/schema.ts, postgres-records.ts), not once per
+  // record; a frozen one is shared as it is (one per MQTT topic), and serialized once in all.
+  const shared = context.metadata === undefined ? null : Object.isFrozen(context.metadata) ? context.metadata : { ...context.metadata };
   const out: DataRecord[] = new Array(items.length);
   for (let i = 0; i < items.length; i++) out[i] = validateOne(items[i], i, defaultGroup, shared, context);
   return out;
@@ -68,7 +69,8 @@ function validateOne(raw: unknown, index: number, defaultGroup: string, shared: 
     time: time(r.time, index, context.now),
     group: optionalString(r.group ?? r.serie, r.group !== undefined ? 'group' : 'serie', LIMITS.groupLength, index) ?? defaultGroup,
     location: location(r.location, index),
-    metadata: r.metadata === undefined || r.metadata === null ? shared : metadata(r.metadata, index, context.metadata),
+    // A payload record carries the message's own metadata object (payload-records.ts): nothing to merge.
+    metadata: r.metadata === undefined || r.metadata === null || r.metadata === context.metadata ? shared : metadata(r.metadata, index, context.metadata),
     created_at: context.now,
   };
 }

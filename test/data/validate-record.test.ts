@@ -205,6 +205,21 @@ describe('validateRecords: metadata', () => {
     assert.deepEqual(one({ variable: 'x', value: 1, metadata: { source: 'device', n: 1 } }, ctx).metadata, { mqtt_topic: 'sensors/t', source: 'device', n: 1 });
     assert.throws(() => validateRecords({ variable: 'x', value: 1, metadata: { k: 'a'.repeat(10232) } }, ctx), /^RecordError: record 0: metadata must be at most 10240 bytes serialised$/);
   });
+
+  test('context metadata: copied once per message, or shared as it is when frozen; a record carrying that very object gets it too', () => {
+    const mutable = { mqtt_topic: 'a' };
+    const copied = validateRecords([{ variable: 'x', value: 1 }, { variable: 'y', value: 2 }], { ...context, metadata: mutable });
+    assert.notEqual(copied[0]!.metadata, mutable, 'the caller may change its object later');
+    assert.equal(copied[0]!.metadata, copied[1]!.metadata, 'one copy per message');
+    mutable.mqtt_topic = 'changed';
+    assert.deepEqual(copied[0]!.metadata, { mqtt_topic: 'a' });
+
+    const frozen = Object.freeze({ mqtt_topic: 'b' });
+    const shared = validateRecords([{ variable: 'x', value: 1 }, { variable: 'payload', value: 'hi', metadata: frozen }], { ...context, metadata: frozen });
+    assert.equal(shared[0]!.metadata, frozen);
+    assert.equal(shared[1]!.metadata, frozen);
+    assert.deepEqual(validateRecords({ variable: 'x', value: 1, metadata: { n: 1 } }, { ...context, metadata: frozen })[0]!.metadata, { mqtt_topic: 'b', n: 1 }, 'a record\'s own metadata is still merged');
+  });
 });
 
 describe('validateRecords: messages', () => {
