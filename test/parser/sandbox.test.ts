@@ -258,6 +258,32 @@ describe('globals', () => {
     assert.deepEqual(second.ok && second.payload, [{ variable: 'seen', total: 'undefined', cache: 'undefined', json: '[1]', pi: true }]);
   });
 
+  test('every way of making a global is undone: this.x, Object.assign, symbols, indirect eval, defineProperty, a replaced prototype of the global object', async () => {
+    const makers: Record<string, string> = {
+      this: 'this.leak = 1',
+      assign: 'Object.assign(globalThis, { leak: 1 })',
+      symbol: 'globalThis[Symbol.for("leak")] = 1; leak = 1',
+      eval: '(0, eval)("var leak = 1")',
+      define: 'Object.defineProperty(globalThis, "leak", { value: 1, enumerable: true, configurable: true })',
+      prototype: 'Object.setPrototypeOf(globalThis, { inherited: 1 }); leak = 1',
+      proto: '__proto__ = {}; leak = 1',
+    };
+    for (const [name, make] of Object.entries(makers)) {
+      const code = `if (payload[0].make) { ${make} }
+        payload = [{ variable: 'seen', leak: typeof leak, symbol: typeof globalThis[Symbol.for('leak')], inherited: typeof inherited, tostring: typeof toString, proto: Object.getPrototypeOf(Object.getPrototypeOf(globalThis)) === Object.prototype }]`;
+      const made = await run(code, [{ make: true }], undefined, `leak-${name}`);
+      assert.equal(made.ok, true, `${name}: ${JSON.stringify(made)}`);
+      const next = await run(code, [{ make: false }], undefined, `leak-${name}`);
+      assert.deepEqual(next.ok && next.payload, [{ variable: 'seen', leak: 'undefined', symbol: 'undefined', inherited: 'undefined', tostring: 'function', proto: true }], name);
+    }
+  });
+
+  test('names the global object lacks: reading throws ReferenceError, typeof is undefined, inherited functions still resolve', async () => {
+    const code = `let thrown = 'none'; try { undeclaredName } catch (e) { thrown = e.name }
+      payload = [{ variable: 'r', thrown, type: typeof window, own: hasOwnProperty.call(globalThis, 'Buffer'), text: toString.call(1), global: 'Buffer' in globalThis }]`;
+    assert.deepEqual(await records(code), [{ variable: 'r', thrown: 'ReferenceError', type: 'undefined', own: true, text: '[object Number]', global: true }]);
+  });
+
   test('a global that cannot be removed fails the message that made it, not the next', async () => {
     const code = 'if (payload[0].pin) Object.defineProperty(globalThis, "pinned", { value: 1, enumerable: true }); payload = [{ variable: "p", value: typeof pinned }]';
     const pinned = await run(code, [{ pin: true }], undefined, 'pinned');

@@ -11,7 +11,7 @@ import type { Buffer as BufferClass } from 'buffer';
 import type dayjsFn from 'dayjs';
 import { GUARD_MESSAGE, installAllocationGuards } from './allocation-guards.ts';
 import { createConsole } from './console.ts';
-import { captureGlobals, type GlobalBaseline } from './global-baseline.ts';
+import { captureGlobals, definesGlobalsUntrapped, type GlobalBaseline } from './global-baseline.ts';
 import {
   ERROR_CHARS_MAX,
   type DriverConfig,
@@ -98,7 +98,7 @@ export function createDriver(BufferImpl: typeof BufferClass, dayjs: typeof dayjs
       paramMode = compiled.paramMode;
       raw.install();
       deviceGlobal.install();
-      baseline = captureGlobals(PROVIDED_GLOBALS);
+      baseline = captureGlobals(PROVIDED_GLOBALS, definesGlobalsUntrapped(code));
       return '';
     },
 
