@@ -43,15 +43,17 @@ class Job implements PendingMessage {
 function receive(line: string): void {
   switch (line[0]) {
     case 'P': {
-      const fields = lineFields(line, 3);
-      if (fields === undefined) return;
-      const id = Number(fields[0]);
-      const slot = Number(fields[1]);
+      // P <id> <slot> <wire>: split by hand, no array per message.
+      const tab1 = line.indexOf('\t', 2);
+      const tab2 = tab1 === -1 ? -1 : line.indexOf('\t', tab1 + 1);
+      if (tab2 === -1) return;
+      const id = Number(line.slice(2, tab1));
+      const slot = Number(line.slice(tab1 + 1, tab2));
       const key = keys[slot];
       const code = codes[slot];
       const device = devices[slot];
       if (key === undefined || code === undefined || device === undefined) reply(`E\t${id}\t${JSON.stringify(`no parser code or device for key ${key ?? `#${slot}`}`)}`);
-      else engine.submit(key, new Job(id, code, device, fields[2] as string));
+      else engine.submit(key, new Job(id, code, device, line.slice(tab2 + 1)));
       return;
     }
     case 'K': {

@@ -6,28 +6,33 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { LineReader, lineFields } from './pipe-frames.ts';
+import { LineReader } from './pipe-frames.ts';
 import type { SandboxOptions, SandboxStats } from './types.ts';
 
 export interface WireRequest {
-  id: number;
-  key: string;
+  readonly id: number;
+  readonly key: string;
   /** The message as `wireMessage` wrote it. */
-  wire: string;
-  /** Present when the child may not know this key's current code yet. */
-  code?: string;
-  /** Present when the child may not know this key's current device yet (wire.ts `deviceText`). */
-  device?: string;
+  readonly wire: string;
+  readonly code: string;
+  /** wire.ts `deviceText`. */
+  readonly device: string;
+  /** The child may not know this key's current code yet: send it first. */
+  sendCode: boolean;
+  /** Likewise for the device. */
+  sendDevice: boolean;
 }
-
-/** `outcome` is the driver's text for it, unparsed (replies.ts `decodeOutcomeText` checks it here). */
-export type WireResult = { id: number; outcome: string } | { id: number; error: string };
 
 /** The one message on the IPC channel: the engine is loaded. */
 export const READY = 'ready';
 
 export interface ProcessEvents {
-  onResults(results: WireResult[], stats: SandboxStats): void;
+  /** The driver's outcome text for request `id`, unparsed (replies.ts `decodeOutcomeText` checks it). */
+  onOutcome(id: number, outcome: string): void;
+  /** Request `id` failed in the engine. */
+  onError(id: number, message: string): void;
+  /** The child's counters, after each batch of results. */
+  onStats(stats: SandboxStats): void;
   /** The child is gone; `ready` tells whether it had started, `detail` is the end of its stderr. */
   onExit(ready: boolean, detail: string): void;
 }
@@ -53,7 +58,6 @@ export class ParserProcess {
   #lines = new LineReader();
   /** The number each key is known by in this child (a K line tells it once). */
   #slots = new Map<string, number>();
-  #stats: SandboxStats = { isolatesCreated: 0, isolatesAlive: 0, calls: 0, messages: 0 };
 
   constructor(options: Required<SandboxOptions>, events: ProcessEvents) {
     this.#events = events;
@@ -107,8 +111,8 @@ export class ParserProcess {
         this.#slots.set(request.key, slot);
         text += `K\t${slot}\t${JSON.stringify(request.key)}\n`;
       }
-      if (request.code !== undefined) text += `C\t${slot}\t${JSON.stringify(request.code)}\n`;
-      if (request.device !== undefined) text += `D\t${slot}\t${request.device}\n`;
+      if (request.sendCode) text += `C\t${slot}\t${JSON.stringify(request.code)}\n`;
+      if (request.sendDevice) text += `D\t${slot}\t${request.device}\n`;
       text += `P\t${request.id}\t${slot}\t${request.wire}\n`;
     }
     this.#write(text);
@@ -142,21 +146,20 @@ export class ParserProcess {
 
   /** Results as the child wrote them; a line that is not a frame is ignored (the child is ours). */
   #receive(chunk: string): void {
-    const results: WireResult[] = [];
+    const events = this.#events;
     for (const line of this.#lines.push(chunk)) {
       const tag = line[0];
       if (tag === 'S') {
-        this.#stats = JSON.parse(line.slice(2)) as SandboxStats;
+        events.onStats(JSON.parse(line.slice(2)) as SandboxStats);
         continue;
       }
-      const fields = lineFields(line, 2);
-      if (fields === undefined) continue;
-      const id = Number(fields[0]);
-      const text = fields[1] as string;
-      if (tag === 'O') results.push({ id, outcome: text });
-      else if (tag === 'E') results.push({ id, error: JSON.parse(text) as string });
+      // O/E <id> <text>: split by hand, no array per line.
+      const tab = line.indexOf('\t', 2);
+      if (tab === -1) continue;
+      const id = Number(line.slice(2, tab));
+      if (tag === 'O') events.onOutcome(id, line.slice(tab + 1));
+      else if (tag === 'E') events.onError(id, JSON.parse(line.slice(tab + 1)) as string);
     }
-    if (results.length > 0) this.#events.onResults(results, this.#stats);
   }
 
   #exit(): void {

@@ -20,7 +20,7 @@
 import { memoryMessage } from './errors.ts';
 import { resolveOptions } from './options.ts';
 import { BROKEN_DRIVER, decodeOutcomeText } from './replies.ts';
-import { ParserProcess, type WireRequest, type WireResult } from './process-link.ts';
+import { ParserProcess, type WireRequest } from './process-link.ts';
 import { deviceText, wireMessage } from './wire.ts';
 import type { ParseOutcome, ParserDevice, ParserInput, SandboxOptions, SandboxStats } from './types.ts';
 
@@ -42,15 +42,34 @@ export interface OutcomeReceiver<T> {
   failure(tag: T, error: Error): void;
 }
 
-interface Request {
-  id: number;
-  key: string;
-  code: string;
+/** One message in the sandbox's hands; it is also what the process link writes (WireRequest). */
+class Request implements WireRequest {
+  readonly id: number;
+  readonly key: string;
+  readonly code: string;
   /** `deviceText`: the same string while the device is unchanged. */
+  readonly device: string;
+  readonly wire: string;
+  readonly receiver: OutcomeReceiver<unknown>;
+  readonly tag: unknown;
+  sendCode = false;
+  sendDevice = false;
+
+  constructor(id: number, key: string, code: string, device: string, wire: string, receiver: OutcomeReceiver<unknown>, tag: unknown) {
+    this.id = id;
+    this.key = key;
+    this.code = code;
+    this.device = device;
+    this.wire = wire;
+    this.receiver = receiver;
+    this.tag = tag;
+  }
+}
+
+/** What the current child was last sent for one key. */
+interface SentToChild {
+  code: string;
   device: string;
-  wire: string;
-  receiver: OutcomeReceiver<unknown>;
-  tag: unknown;
 }
 
 /** `parse`'s receiver: settles the promise whose resolving functions are the tag. */
@@ -81,9 +100,8 @@ const START_RETRY_MS = 1000;
 export class ParserSandbox {
   #options: Required<SandboxOptions>;
   #process: ParserProcess | undefined;
-  /** The code and the device the current child was last sent per key. */
-  #sentCode = new Map<string, string>();
-  #sentDevice = new Map<string, string>();
+  /** The code and the device the current child was last sent, per key. */
+  #sent = new Map<string, SentToChild>();
   #inflight = new Map<number, Request>();
   #outbox: Request[] = [];
   #flushQueued = false;
@@ -143,15 +161,14 @@ export class ParserSandbox {
       receiver.failure(tag, error instanceof Error ? error : new Error(String(error)));
       return;
     }
-    this.#outbox.push({ id: this.#nextId++, key, code, device: text, wire, receiver: receiver as OutcomeReceiver<unknown>, tag });
+    this.#outbox.push(new Request(this.#nextId++, key, code, text, wire, receiver as OutcomeReceiver<unknown>, tag));
     this.#scheduleFlush();
   }
 
   /** Drops the cached isolate of `key` (device deleted or code changed); a call in flight finishes first. */
   invalidate(key: string): void {
     this.#quarantine.delete(key);
-    this.#sentCode.delete(key);
-    this.#sentDevice.delete(key);
+    this.#sent.delete(key);
     this.#process?.invalidate(key);
   }
 
@@ -214,51 +231,57 @@ export class ParserSandbox {
 
   #send(requests: Request[]): void {
     const child = (this.#process ??= this.#spawn());
-    const wires: WireRequest[] = new Array(requests.length);
     for (let i = 0; i < requests.length; i++) {
       const request = requests[i] as Request;
       this.#inflight.set(request.id, request);
-      const wire: WireRequest = { id: request.id, key: request.key, wire: request.wire };
-      if (this.#sentCode.get(request.key) !== request.code) {
-        wire.code = request.code;
-        this.#sentCode.set(request.key, request.code);
+      const sent = this.#sent.get(request.key);
+      if (sent === undefined) {
+        this.#sent.set(request.key, { code: request.code, device: request.device });
+        request.sendCode = true;
+        request.sendDevice = true;
+        continue;
       }
-      if (this.#sentDevice.get(request.key) !== request.device) {
-        wire.device = request.device;
-        this.#sentDevice.set(request.key, request.device);
-      }
-      wires[i] = wire;
+      // A request sent again after a crash decides afresh.
+      request.sendCode = sent.code !== request.code;
+      request.sendDevice = sent.device !== request.device;
+      sent.code = request.code;
+      sent.device = request.device;
     }
-    child.sendRequests(wires);
+    child.sendRequests(requests);
     child.setActive(true);
   }
 
   #spawn(): ParserProcess {
     const child: ParserProcess = new ParserProcess(this.#options, {
-      onResults: (results, stats) => this.#onResults(child, results, stats),
+      onOutcome: (id, outcome) => {
+        const request = this.#settled(child, id);
+        if (request !== undefined) settle(request, this.#decode(request.key, outcome));
+      },
+      onError: (id, message) => {
+        const request = this.#settled(child, id);
+        if (request !== undefined) fail(request, new Error(message));
+      },
+      onStats: (stats) => {
+        if (child === this.#process) this.#child = stats;
+      },
       onExit: (ready, detail) => this.#onExit(child, ready, detail),
     });
     return child;
   }
 
-  #onResults(child: ParserProcess, results: WireResult[], stats: SandboxStats): void {
-    if (child !== this.#process) return;
-    this.#child = stats;
-    let settled = 0;
-    for (const result of results) {
-      const request = this.#inflight.get(result.id);
-      if (request === undefined) continue;
-      this.#inflight.delete(result.id);
-      settled++;
-      if ('outcome' in result) settle(request, this.#decode(request.key, result.outcome));
-      else fail(request, new Error(result.error));
-    }
+  /** Takes request `id` out of the in-flight set when its answer came from the current child. */
+  #settled(child: ParserProcess, id: number): Request | undefined {
+    if (child !== this.#process) return undefined;
+    const request = this.#inflight.get(id);
+    if (request === undefined) return undefined;
+    this.#inflight.delete(id);
     if (this.#inflight.size === 0) child.setActive(false);
     const probe = this.#probe;
-    if (probe !== undefined && (probe.remaining -= settled) <= 0) {
+    if (probe !== undefined && --probe.remaining <= 0) {
       this.#probe = undefined;
       probe.resolve([]);
     }
+    return request;
   }
 
   /** A reply that is not an outcome means the script broke its isolate's driver: the isolate is replaced. */
@@ -272,8 +295,7 @@ export class ParserSandbox {
   #onExit(child: ParserProcess, ready: boolean, detail: string): void {
     if (child !== this.#process) return;
     this.#process = undefined;
-    this.#sentCode.clear();
-    this.#sentDevice.clear();
+    this.#sent.clear();
     const gone = this.#child;
     this.#past.isolatesCreated += gone.isolatesCreated;
     this.#past.calls += gone.calls;
