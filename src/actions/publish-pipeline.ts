@@ -15,7 +15,7 @@
  * resends. QoS 0 is fire and forget; failures are logged.
  */
 import type { ClientInfo } from '../broker/client-info.ts';
-import type { BrokerHooks } from '../broker/hooks.ts';
+import type { AckControl, BrokerHooks, PublishAck } from '../broker/hooks.ts';
 import type { Message } from '../broker/message.ts';
 import { ReasonCode } from '../broker/reason-codes.ts';
 import type { DeviceCache } from '../data/device-cache.ts';
@@ -43,7 +43,7 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
   const receiver = new PublishReceiver(deps.log);
   const topics = new TopicMetadata();
 
-  return function onPublish(client: ClientInfo, message: Message): void | Promise<number> {
+  return function onPublish(client: ClientInfo, message: Message, acks: AckControl): void {
     const who = client.data as ClientIdentity | undefined;
     const deviceId = who?.deviceId;
     if (deviceId === undefined || deviceId === null) return; // anonymous clients have no bucket
@@ -59,12 +59,9 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
       if (device === null || !device.active) return;
     }
 
-    const options = { metadata: topics.of(topic), via: 'mqtt' };
-    if (message.qos === 0) {
-      ingestor.submitBytes(deviceId, message.payload, options, receiver, new PublishTag(deviceId, topic, false, null));
-      return;
-    }
-    return new Promise<number>((resolve) => ingestor.submitBytes(deviceId, message.payload, options, receiver, new PublishTag(deviceId, topic, client.protocolVersion === 5, resolve)));
+    // QoS 1/2: the acknowledgement waits until the records are durable (or refused).
+    const ack = acks.hold();
+    ingestor.submitBytes(deviceId, message.payload, { metadata: topics.of(topic), via: 'mqtt' }, receiver, new PublishTag(deviceId, topic, client.protocolVersion === 5, ack));
   };
 }
 
@@ -95,13 +92,13 @@ class PublishTag {
   readonly deviceId: string;
   readonly topic: string;
   readonly v5: boolean;
-  readonly acknowledge: ((code: number) => void) | null;
+  readonly ack: PublishAck | null;
 
-  constructor(deviceId: string, topic: string, v5: boolean, acknowledge: ((code: number) => void) | null) {
+  constructor(deviceId: string, topic: string, v5: boolean, ack: PublishAck | null) {
     this.deviceId = deviceId;
     this.topic = topic;
     this.v5 = v5;
-    this.acknowledge = acknowledge;
+    this.ack = ack;
   }
 }
 
@@ -114,7 +111,7 @@ class PublishReceiver implements IngestReceiver<PublishTag> {
   }
 
   stored(tag: PublishTag): void {
-    tag.acknowledge?.(ReasonCode.Success);
+    tag.ack?.settle(ReasonCode.Success);
   }
 
   refused(tag: PublishTag, error: Error): void {
@@ -122,8 +119,8 @@ class PublishReceiver implements IngestReceiver<PublishTag> {
     if (error instanceof RejectedMessageError) this.#log.debug({ deviceId, topic, error: error.message }, 'publish not stored: rejected');
     else if (error instanceof ParserBusyError) this.#log.warn({ deviceId, topic, error: error.message }, 'publish not stored: payload parsers busy');
     else this.#log.error({ err: error, deviceId, topic }, 'publish not stored: the bucket store failed');
-    if (error instanceof RejectedMessageError) tag.acknowledge?.(tag.v5 ? ReasonCode.PayloadFormatInvalid : ReasonCode.Success);
-    else tag.acknowledge?.(ReasonCode.UnspecifiedError);
+    if (error instanceof RejectedMessageError) tag.ack?.settle(tag.v5 ? ReasonCode.PayloadFormatInvalid : ReasonCode.Success);
+    else tag.ack?.settle(ReasonCode.UnspecifiedError);
   }
 }
 
@@ -137,13 +134,47 @@ export function withDataPath(access: BrokerHooks, onPublish: OnPublish): BrokerH
   if (previous === undefined) return { ...access, onPublish };
   return {
     ...access,
-    onPublish(client, message) {
-      const first = previous(client, message);
-      if (first instanceof Promise) {
-        return first.then((code) => (code !== undefined && code >= 0x80 ? code : onPublish(client, message)));
+    onPublish(client, message, acks) {
+      const first = previous(client, message, acks);
+      if (!(first instanceof Promise)) {
+        if (first !== undefined && first >= 0x80) return first;
+        return onPublish(client, message, acks);
       }
-      if (first !== undefined && first >= 0x80) return first;
-      return onPublish(client, message);
+      // The data path runs after the first hook's promise, when `acks` no longer lends the ack:
+      // hold it now and hand it on.
+      const ack = acks.hold();
+      first.then(
+        (code) => {
+          if (code !== undefined && code >= 0x80) ack?.settle(code);
+          else runHolding(onPublish, client, message, ack);
+        },
+        () => ack?.settle(ReasonCode.UnspecifiedError),
+      );
     },
   };
+}
+
+/** Runs a hook for an acknowledgement already held: settles it with the hook's answer unless the hook takes it. */
+function runHolding(hook: OnPublish, client: ClientInfo, message: Message, ack: PublishAck | null): void {
+  let taken = false;
+  let outcome: ReturnType<OnPublish>;
+  try {
+    outcome = hook(client, message, {
+      hold() {
+        taken = true;
+        return ack;
+      },
+    });
+  } catch {
+    outcome = ReasonCode.UnspecifiedError;
+  }
+  if (taken) return;
+  if (outcome instanceof Promise) {
+    outcome.then(
+      (code) => ack?.settle(code ?? ReasonCode.Success),
+      () => ack?.settle(ReasonCode.UnspecifiedError),
+    );
+  } else {
+    ack?.settle(outcome ?? ReasonCode.Success);
+  }
 }

@@ -33,8 +33,22 @@ export interface BrokerHooks {
    * Runs after a publish is routed. A returned promise holds the PUBACK/PUBREC until it settles:
    * resolve with nothing or Success to acknowledge, a failure code to refuse (v5 gets that code; v3
    * gets no acknowledgement so the client retries). A rejection counts as UnspecifiedError.
+   * Instead of a promise, a hook may take the acknowledgement with `acks.hold()` and settle it later
+   * (what it returns is then ignored): no promise or closure per message on a busy data path.
    */
-  onPublish?(client: ClientInfo, message: Message): void | number | Promise<void | number>;
+  onPublish?(client: ClientInfo, message: Message, acks: AckControl): void | number | Promise<void | number>;
+}
+
+/** A QoS 1/2 publish's acknowledgement, taken by an onPublish hook. */
+export interface PublishAck {
+  /** Once: Success to acknowledge, a failure code to refuse (v5 gets the code; v3 gets nothing and resends). */
+  settle(code: number): void;
+}
+
+/** What onPublish may do with the acknowledgement of the publish it is handling. */
+export interface AckControl {
+  /** Takes the acknowledgement (its place among the client's acknowledgements is kept); null for QoS 0. Only during the hook call. */
+  hold(): PublishAck | null;
 }
 
 /** Why a connection ended, as reported on the event stream. */

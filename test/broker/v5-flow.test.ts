@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { BrokerHooks } from '../../src/broker/hooks.ts';
+import type { BrokerHooks, PublishAck } from '../../src/broker/hooks.ts';
 import type { Message } from '../../src/broker/message.ts';
 import { delay, MessageCollector, startBroker, type TestBroker } from './helpers.ts';
 import {
@@ -400,6 +400,103 @@ describe('MQTT 5 flow with MQTT.js end to end', () => {
     } finally {
       collector.stop();
       await endAll([sub, pub]);
+    }
+  });
+});
+
+describe('onPublish taking the acknowledgement with acks.hold()', () => {
+  let tb: TestBroker;
+  /** Held acks by payload, settled by the tests; what hold() answered outside its call. */
+  const held = new Map<string, PublishAck>();
+  const late: Array<PublishAck | null> = [];
+  const qos0: Array<PublishAck | null> = [];
+  const hooks: BrokerHooks = {
+    onPublish(_client, message, acks) {
+      const payload = message.payload.toString();
+      if (message.qos === 0) {
+        qos0.push(acks.hold());
+        return;
+      }
+      if (message.topic === 'hold/throw') {
+        acks.hold();
+        throw new Error('after taking the ack');
+      }
+      if (message.topic.startsWith('hold/')) {
+        const ack = acks.hold();
+        if (ack !== null) held.set(payload, ack);
+        setTimeout(() => late.push(acks.hold()), 0);
+        // Ignored: the hook took the acknowledgement.
+        return 0x80;
+      }
+      return undefined;
+    },
+  };
+  before(async () => {
+    tb = await startBroker({ hooks });
+  });
+  after(async () => {
+    for (const ack of held.values()) ack.settle(0);
+    await tb.close();
+  });
+
+  async function until(payloads: string[]): Promise<void> {
+    const end = Date.now() + 3000;
+    while (!payloads.every((p) => held.has(p)) && Date.now() < end) await delay(5);
+    assert.ok(payloads.every((p) => held.has(p)), `held: ${[...held.keys()].join(', ')}`);
+  }
+
+  test('v5: acks leave in publish order whatever order they are settled in; a failure code reaches the client; a second settle is ignored', async () => {
+    const { raw } = await WireClient.connect(tb.port, { clientId: 'hold-v5' });
+    try {
+      for (let i = 1; i <= 4; i++) raw.sendRaw(encodePublishV5({ topic: i === 3 ? 'free/x' : 'hold/x', payload: `v5-${i}`, qos: 1, packetId: i }));
+      await until(['v5-1', 'v5-2', 'v5-4']);
+      held.get('v5-4')!.settle(0);
+      held.get('v5-2')!.settle(0x97);
+      assert.equal((await raw.quiet(200)).filter((f) => f.type === PUBACK).length, 0, 'nothing while the first is held');
+      held.get('v5-1')!.settle(0);
+      held.get('v5-1')!.settle(0x99);
+      const acks = (await raw.takeN(4, (f) => f.type === PUBACK, 2000)).map(ackOf);
+      assert.deepEqual(acks, [{ packetId: 1, reasonCode: 0 }, { packetId: 2, reasonCode: 0x97 }, { packetId: 3, reasonCode: 0 }, { packetId: 4, reasonCode: 0 }]);
+      assert.equal((await raw.quiet(200)).length, 0, 'one ack each');
+      assert.ok(late.length > 0 && late.every((ack) => ack === null), 'hold() outside the hook call gives nothing');
+    } finally {
+      raw.destroy();
+    }
+  });
+
+  test('v3.1.1: a refused held publish gets no PUBACK (the client resends); QoS 2 gets its PUBREC once settled and a resend is not delivered twice', async () => {
+    const { raw } = await WireClient.connect(tb.port, { clientId: 'hold-v3' }, 4);
+    const { raw: sub } = await WireClient.connect(tb.port, { clientId: 'hold-v3-sub' });
+    try {
+      await sub.subscribe([{ topic: 'hold/#', qos: 2 }]);
+      raw.send({ cmd: 'publish', topic: 'hold/a', payload: Buffer.from('v3-1'), qos: 1, messageId: 1, retain: false, dup: false });
+      raw.send({ cmd: 'publish', topic: 'hold/b', payload: Buffer.from('v3-2'), qos: 2, messageId: 2, retain: false, dup: false });
+      await until(['v3-1', 'v3-2']);
+      held.get('v3-1')!.settle(0x99);
+      held.get('v3-2')!.settle(0);
+      const rec = await raw.take((f) => f.type === PUBREC, 2000, 'PUBREC');
+      assert.equal(ackOf(rec).packetId, 2);
+      assert.deepEqual(raw.pending((f) => f.type === PUBACK), [], 'no PUBACK for the refused QoS 1 publish');
+      raw.send({ cmd: 'publish', topic: 'hold/b', payload: Buffer.from('v3-2'), qos: 2, messageId: 2, retain: false, dup: true });
+      assert.equal(ackOf(await raw.take((f) => f.type === PUBREC, 2000, 'second PUBREC')).packetId, 2);
+      const delivered = (await sub.takeN(2, (f) => f.type === PUBLISH, 2000)).map((f) => decodePublishV5(f).payload.toString());
+      assert.deepEqual(delivered, ['v3-1', 'v3-2'], 'routed once each before the hook ran');
+      assert.equal((await sub.quiet(300)).filter((f) => f.type === PUBLISH).length, 0, 'the resent QoS 2 publish is not routed again');
+      assert.equal(raw.closed, false);
+    } finally {
+      await endAll([raw, sub]);
+    }
+  });
+
+  test('QoS 0: hold() gives nothing; a hook that takes the ack and then throws refuses the publish', async () => {
+    const { raw } = await WireClient.connect(tb.port, { clientId: 'hold-misc' });
+    try {
+      raw.sendRaw(encodePublishV5({ topic: 'hold/zero', payload: 'q0', qos: 0 }));
+      raw.sendRaw(encodePublishV5({ topic: 'hold/throw', payload: 't', qos: 1, packetId: 9 }));
+      assert.deepEqual(ackOf(await raw.take((f) => f.type === PUBACK, 2000, 'PUBACK')), { packetId: 9, reasonCode: 0x80 });
+      assert.deepEqual(qos0, [null]);
+    } finally {
+      raw.destroy();
     }
   });
 });

@@ -13,6 +13,7 @@ import type { EncodingCache, Session, SessionLink } from '../session/session.ts'
 import type { Transport, TransportHandler } from '../transport/transport.ts';
 import { handleConnect } from './handle-connect.ts';
 import { handleDisconnect } from './handle-disconnect.ts';
+import { HeldAck, NO_ACK, PublishAcks, UNDECIDED } from './held-ack.ts';
 import { handlePublish } from './handle-publish.ts';
 import { handleSubscribe, handleUnsubscribe } from './handle-subscribe.ts';
 import type { Will } from './will.ts';
@@ -24,14 +25,6 @@ export const enum ChannelState {
   Closed,
 }
 
-/** An acknowledgement waiting for an asynchronous hook; acks leave in the order publishes came in. */
-interface PendingAck {
-  type: number;
-  packetId: number;
-  /** -1 while the hook runs; -2 = send nothing (v3 refusal). */
-  code: number;
-  onSent: (() => void) | null;
-}
 
 const MAX_FRAMES_WHILE_AUTHENTICATING = 1000;
 
@@ -67,7 +60,9 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
   #connectTimer: NodeJS.Timeout | null = null;
   #keepaliveTimer: NodeJS.Timeout | null = null;
   #heldFrames: Array<[Buffer, number]> | null = null;
-  #pendingAcks: PendingAck[] = [];
+  #pendingAcks: HeldAck[] = [];
+  /** What the onPublish hook may do with the acknowledgement of the publish it handles. */
+  readonly publishAcks = new PublishAcks(this);
   /** Reading stopped because maxHeldAcks acknowledgements are held (see BrokerLimits). */
   #inputPaused = false;
 
@@ -205,12 +200,12 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
   /** Sends an ack now, or after the acks still waiting for hooks (MQTT 5 §4.6 ordering). */
   sendAck(type: number, packetId: number, code: number): void {
     if (this.#pendingAcks.length === 0) this.#writeAck(type, packetId, code);
-    else this.#pendingAcks.push({ type, packetId, code, onSent: null });
+    else this.#pendingAcks.push(new HeldAck(this, type, packetId, 0, code));
   }
 
-  /** Reserves the slot of an ack whose outcome a hook will decide. */
-  deferAck(type: number, packetId: number, onSent: (() => void) | null): PendingAck {
-    const pending: PendingAck = { type, packetId, code: -1, onSent };
+  /** Reserves the place of an ack whose outcome a hook will decide (`HeldAck.settle`). */
+  holdAck(type: number, packetId: number, qos: number): HeldAck {
+    const pending = new HeldAck(this, type, packetId, qos, UNDECIDED);
     this.#pendingAcks.push(pending);
     if (this.#pendingAcks.length >= this.broker.limits.maxHeldAcks && !this.#inputPaused) {
       this.#inputPaused = true;
@@ -220,15 +215,15 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
     return pending;
   }
 
-  settleAck(pending: PendingAck, code: number): void {
+  /** Decides a held ack (`code`, or NO_ACK) and sends every decided one at the head of the queue. */
+  settleAck(pending: HeldAck, code: number): void {
     pending.code = code;
     const queue = this.#pendingAcks;
-    while (queue.length > 0 && queue[0]!.code !== -1) {
+    while (queue.length > 0 && queue[0]!.code !== UNDECIDED) {
       const head = queue.shift()!;
       if (this.state === ChannelState.Closed) continue;
-      if (head.code === -2) this.unacknowledged--;
+      if (head.code === NO_ACK) this.unacknowledged--;
       else this.#writeAck(head.type, head.packetId, head.code);
-      head.onSent?.();
     }
     if (this.#inputPaused && queue.length <= this.broker.limits.maxHeldAcks / 2 && this.state !== ChannelState.Closed) {
       this.#inputPaused = false;

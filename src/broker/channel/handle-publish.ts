@@ -6,6 +6,7 @@ import type { Message } from '../message.ts';
 import { ReasonCode, isFailure } from '../reason-codes.ts';
 import { checkTopicName } from '../routing/topic.ts';
 import type { Channel } from './channel.ts';
+import type { HeldAck } from './held-ack.ts';
 
 /**
  * Inbound PUBLISH as a pipeline that stops at the first reason code (STYLE habit 7):
@@ -70,7 +71,7 @@ export function handlePublish(channel: Channel, p: DecodedPublish): void {
   }
   // Reserve the ack's place so acks stay in arrival order while the hook runs.
   const ackType = p.qos === 2 ? PacketType.Pubrec : PacketType.Puback;
-  const pending = p.qos > 0 ? channel.deferAck(ackType, p.packetId, null) : null;
+  const pending = p.qos > 0 ? channel.holdAck(ackType, p.packetId, p.qos) : null;
   verdict.then(
     (code) => {
       if (isFailure(code)) refuse(channel, client, message, p.packetId, code, pending);
@@ -80,9 +81,7 @@ export function handlePublish(channel: Channel, p: DecodedPublish): void {
   );
 }
 
-type PendingAck = ReturnType<Channel['deferAck']>;
-
-function refuse(channel: Channel, client: ClientInfo, message: Message, packetId: number, code: number, pending: PendingAck | null = null): void {
+function refuse(channel: Channel, client: ClientInfo, message: Message, packetId: number, code: number, pending: HeldAck | null = null): void {
   channel.broker.emit('message.dropped', client, message, `publish refused (reason 0x${code.toString(16)})`);
   if (message.qos === 0) return;
   // v3 has no way to say no: acknowledge so the client does not resend a publish that will never pass.
@@ -92,44 +91,44 @@ function refuse(channel: Channel, client: ClientInfo, message: Message, packetId
   else channel.sendAck(type, packetId, ackCode);
 }
 
-function route(channel: Channel, client: ClientInfo, message: Message, packetId: number, pending: PendingAck | null = null): void {
+function route(channel: Channel, client: ClientInfo, message: Message, packetId: number, pending: HeldAck | null = null): void {
   const broker = channel.broker;
   broker.publish(client.namespace, message, client);
   const onPublish = broker.hooks.onPublish;
+  const type = message.qos === 2 ? PacketType.Pubrec : PacketType.Puback;
   let outcome: void | number | Promise<void | number> = undefined;
   if (onPublish !== undefined) {
+    const acks = channel.publishAcks;
+    acks.open(type, packetId, message.qos, pending);
+    let threw = false;
     try {
-      outcome = onPublish(client, message);
+      outcome = onPublish(client, message, acks);
     } catch {
+      threw = true;
       outcome = ReasonCode.UnspecifiedError;
+    }
+    const taken = acks.close();
+    if (taken !== null) {
+      // The hook holds the acknowledgement and settles it; had it thrown, it never would.
+      if (threw) taken.settle(ReasonCode.UnspecifiedError);
+      return;
     }
   }
   if (message.qos === 0) return;
-  const type = message.qos === 2 ? PacketType.Pubrec : PacketType.Puback;
   if (!(outcome instanceof Promise)) {
     const code = outcome ?? ReasonCode.Success;
-    if (pending !== null) settle(channel, pending, message, packetId, code);
+    if (pending !== null) pending.settle(code);
     else if (!isFailure(code)) {
       if (message.qos === 2) channel.session!.addInboundQos2(packetId);
       channel.sendAck(type, packetId, code);
     } else {
-      settle(channel, channel.deferAck(type, packetId, null), message, packetId, code);
+      channel.holdAck(type, packetId, message.qos).settle(code);
     }
     return;
   }
-  const slot = pending ?? channel.deferAck(type, packetId, null);
+  const slot = pending ?? channel.holdAck(type, packetId, message.qos);
   outcome.then(
-    (code) => settle(channel, slot, message, packetId, code ?? ReasonCode.Success),
-    () => settle(channel, slot, message, packetId, ReasonCode.UnspecifiedError),
+    (code) => slot.settle(code ?? ReasonCode.Success),
+    () => slot.settle(ReasonCode.UnspecifiedError),
   );
-}
-
-/** Settles a held acknowledgement. A v3 client gets no ack on failure, so it publishes again. */
-function settle(channel: Channel, pending: PendingAck, message: Message, packetId: number, code: number): void {
-  if (isFailure(code)) {
-    channel.settleAck(pending, channel.protocolVersion === 5 ? code : -2);
-    return;
-  }
-  if (message.qos === 2 && channel.session !== null) channel.session.addInboundQos2(packetId);
-  channel.settleAck(pending, code);
 }
