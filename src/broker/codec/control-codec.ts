@@ -54,15 +54,24 @@ export function encodePingresp(): Buffer {
  */
 export function encodeAck(type: number, packetId: number, protocolVersion: number, reasonCode = 0, reasonString?: string): Buffer {
   const first = type === PacketType.Pubrel ? 0x62 : type << 4;
-  if (protocolVersion < 5 || (reasonCode === 0 && reasonString === undefined)) {
-    return Buffer.from([first, 2, packetId >> 8, packetId & 0xff]);
-  }
-  if (reasonString === undefined) return Buffer.from([first, 3, packetId >> 8, packetId & 0xff, reasonCode]);
+  if (protocolVersion < 5 || (reasonCode === 0 && reasonString === undefined)) return ackBytes(first, 2, packetId, 0);
+  if (reasonString === undefined) return ackBytes(first, 3, packetId, reasonCode);
   const cmd = ackCommand(type);
   return mqttPacket.generate(
     { cmd, messageId: packetId, reasonCode, properties: { reasonString } } as Packet,
     { protocolVersion: 5 },
   );
+}
+
+/** An acknowledgement without properties, written byte by byte (no array per packet: one per QoS 1 message). */
+function ackBytes(first: number, remaining: 2 | 3, packetId: number, reasonCode: number): Buffer {
+  const bytes = Buffer.allocUnsafe(2 + remaining);
+  bytes[0] = first;
+  bytes[1] = remaining;
+  bytes[2] = packetId >> 8;
+  bytes[3] = packetId & 0xff;
+  if (remaining === 3) bytes[4] = reasonCode;
+  return bytes;
 }
 
 function ackCommand(type: number): 'puback' | 'pubrec' | 'pubrel' | 'pubcomp' {

@@ -1,15 +1,24 @@
 import type { Socket } from 'node:net';
 import type { ConnectionAcceptor, Transport, TransportHandler } from './transport.ts';
 
+/** Chunks up to this size (acknowledgements, PINGRESP) are copied into one buffer per tick. */
+const SMALL_CHUNK = 16;
+/** The size of that buffer (a slice of Node's buffer pool); a full one is written and another begun. */
+const SMALL_BATCH = 2048;
+
 /**
  * A TCP or TLS socket as a Transport. Writes are corked for the rest of the tick and uncorked on
- * process.nextTick, so a burst of packets to one client (fan-out, acks) leaves as one writev.
+ * process.nextTick, so a burst of packets to one client (fan-out, acks) leaves as one writev. Small
+ * packets of a tick are first copied together into one buffer: a QoS 1 publisher gets a PUBACK per
+ * message, and each socket.write costs far more than copying four bytes.
  */
 export class SocketTransport implements Transport {
   readonly kind: 'tcp' | 'tls';
   readonly remoteAddress: string;
   readonly #socket: Socket;
   #corked = false;
+  #small: Buffer | null = null;
+  #smallLength = 0;
 
   constructor(socket: Socket, kind: 'tcp' | 'tls') {
     this.#socket = socket;
@@ -25,12 +34,29 @@ export class SocketTransport implements Transport {
       socket.cork();
       process.nextTick(uncork, this);
     }
+    if (chunk.length <= SMALL_CHUNK) {
+      if (this.#small !== null && this.#smallLength + chunk.length > SMALL_BATCH) this.#writeSmall();
+      this.#small ??= Buffer.allocUnsafe(SMALL_BATCH);
+      this.#smallLength += chunk.copy(this.#small, this.#smallLength);
+      return;
+    }
+    // Small packets copied so far go first: packets leave in the order they were written.
+    this.#writeSmall();
     socket.write(chunk);
   }
 
   uncork(): void {
     this.#corked = false;
+    this.#writeSmall();
     this.#socket.uncork();
+  }
+
+  #writeSmall(): void {
+    const small = this.#small;
+    if (small === null) return;
+    this.#small = null;
+    this.#socket.write(small.subarray(0, this.#smallLength));
+    this.#smallLength = 0;
   }
 
   bufferedBytes(): number {
