@@ -21,6 +21,7 @@ import { memoryMessage } from './errors.ts';
 import { resolveOptions } from './options.ts';
 import { BROKEN_DRIVER, decodeOutcomeText } from './replies.ts';
 import { ParserProcess, type WireRequest } from './process-link.ts';
+import { RequestTable } from './request-table.ts';
 import { deviceText, wireMessage } from './wire.ts';
 import type { ParseOutcome, ParserDevice, ParserInput, SandboxOptions, SandboxStats } from './types.ts';
 
@@ -102,7 +103,7 @@ export class ParserSandbox {
   #process: ParserProcess | undefined;
   /** The code and the device the current child was last sent, per key. */
   #sent = new Map<string, SentToChild>();
-  #inflight = new Map<number, Request>();
+  #inflight = new RequestTable<Request>();
   #outbox: Request[] = [];
   #flushQueued = false;
   #recovering = false;
@@ -179,9 +180,8 @@ export class ParserSandbox {
     this.#process?.kill();
     this.#process = undefined;
     const error = new Error('parser sandbox is disposed');
-    for (const request of this.#inflight.values()) fail(request, error);
+    for (const request of this.#inflight.drain()) fail(request, error);
     for (const request of this.#outbox) fail(request, error);
-    this.#inflight.clear();
     this.#outbox = [];
     this.#probe?.resolve([]);
   }
@@ -272,9 +272,8 @@ export class ParserSandbox {
   /** Takes request `id` out of the in-flight set when its answer came from the current child. */
   #settled(child: ParserProcess, id: number): Request | undefined {
     if (child !== this.#process) return undefined;
-    const request = this.#inflight.get(id);
+    const request = this.#inflight.take(id);
     if (request === undefined) return undefined;
-    this.#inflight.delete(id);
     if (this.#inflight.size === 0) child.setActive(false);
     const probe = this.#probe;
     if (probe !== undefined && --probe.remaining <= 0) {
@@ -301,8 +300,7 @@ export class ParserSandbox {
     this.#past.calls += gone.calls;
     this.#past.messages += gone.messages;
     this.#child = NO_STATS;
-    const victims = [...this.#inflight.values()];
-    this.#inflight.clear();
+    const victims = this.#inflight.drain();
 
     if (!ready) {
       // Not a script's doing: the sandbox itself cannot start. Report it to every caller waiting.
