@@ -6,6 +6,8 @@
  * Failure isolation: when a batch fails, each caller's items are committed on their own, so only the
  * callers whose items really fail are rejected; nothing of a rejected caller is stored.
  */
+import { RingQueue } from '../ring-queue.ts';
+
 export type Commit<T> = (items: T[]) => void | Promise<void>;
 
 /**
@@ -52,7 +54,7 @@ export class GroupCommitWriter<T> {
   readonly #commit: Commit<T>;
   readonly #maxBatch: number;
   readonly #inFlight: number;
-  #pending: Array<CommitWaiter<T>> = [];
+  #pending = new RingQueue<CommitWaiter<T>>();
   #running = 0;
   #scheduled = false;
   #closed = false;
@@ -121,13 +123,14 @@ export class GroupCommitWriter<T> {
 
   /** Takes waiters up to maxBatch items (at least one waiter, however large). */
   #take(): Array<CommitWaiter<T>> {
-    let n = 0;
+    const pending = this.#pending;
+    const batch: Array<CommitWaiter<T>> = [];
     let count = 0;
-    while (n < this.#pending.length && (n === 0 || count + this.#pending[n]!.items.length <= this.#maxBatch)) {
-      count += this.#pending[n]!.items.length;
-      n++;
+    while (pending.length > 0 && (batch.length === 0 || count + pending.at(0)!.items.length <= this.#maxBatch)) {
+      const waiter = pending.shift()!;
+      count += waiter.items.length;
+      batch.push(waiter);
     }
-    const batch = this.#pending.splice(0, n);
     return batch;
   }
 

@@ -16,6 +16,7 @@ import type { IsolateCache } from './isolate-cache.ts';
 import type { CallResult, ParserIsolate } from './parser-isolate.ts';
 import { timeoutMessage } from './errors.ts';
 import { encodeOutcome } from './replies.ts';
+import { RingQueue } from '../ring-queue.ts';
 
 export interface PendingMessage {
   code: string;
@@ -47,8 +48,7 @@ export interface LaneContext {
 export class Lane {
   readonly key: string;
   #context: LaneContext;
-  #queue: PendingMessage[] = [];
-  #head = 0;
+  #queue = new RingQueue<PendingMessage>();
   #running = false;
 
   constructor(key: string, context: LaneContext) {
@@ -65,8 +65,8 @@ export class Lane {
   }
 
   async #drain(): Promise<void> {
-    while (this.#head < this.#queue.length) {
-      const code = (this.#queue[this.#head] as PendingMessage).code;
+    while (this.#queue.length > 0) {
+      const code = (this.#queue.at(0) as PendingMessage).code;
       let lease: Lease;
       try {
         // Messages queue up during this await too, so the first batch of a burst is full.
@@ -84,8 +84,6 @@ export class Lane {
         this.#context.cache.release(this.key, lease.isolate);
       }
     }
-    this.#queue = [];
-    this.#head = 0;
     this.#running = false;
     this.#context.onIdle(this.key);
   }
@@ -94,17 +92,12 @@ export class Lane {
   #take(code: string): PendingMessage[] {
     const batch: PendingMessage[] = [];
     const queue = this.#queue;
-    const device = (queue[this.#head] as PendingMessage).device;
-    while (this.#head < queue.length && batch.length < this.#context.maxBatch) {
-      const next = queue[this.#head] as PendingMessage;
+    const device = (queue.at(0) as PendingMessage).device;
+    while (queue.length > 0 && batch.length < this.#context.maxBatch) {
+      const next = queue.at(0) as PendingMessage;
       if (next.code !== code || next.device !== device) break;
       batch.push(next);
-      this.#head++;
-    }
-    // Drop the consumed prefix now and then, rather than shifting on every take.
-    if (this.#head > 1024 && this.#head * 2 > queue.length) {
-      this.#queue = queue.slice(this.#head);
-      this.#head = 0;
+      queue.shift();
     }
     return batch;
   }
@@ -181,7 +174,6 @@ export class Lane {
   }
 
   #rejectAll(error: unknown): void {
-    for (let i = this.#head; i < this.#queue.length; i++) (this.#queue[i] as PendingMessage).reject(error);
-    this.#head = this.#queue.length;
+    for (const message of this.#queue.drain()) message.reject(error);
   }
 }

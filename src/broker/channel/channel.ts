@@ -14,6 +14,7 @@ import type { Transport, TransportHandler } from '../transport/transport.ts';
 import { handleConnect } from './handle-connect.ts';
 import { handleDisconnect } from './handle-disconnect.ts';
 import { HeldAck, NO_ACK, PublishAcks, UNDECIDED } from './held-ack.ts';
+import { RingQueue } from '../../ring-queue.ts';
 import { handlePublish } from './handle-publish.ts';
 import { handleSubscribe, handleUnsubscribe } from './handle-subscribe.ts';
 import type { Will } from './will.ts';
@@ -60,7 +61,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
   #connectTimer: NodeJS.Timeout | null = null;
   #keepaliveTimer: NodeJS.Timeout | null = null;
   #heldFrames: Array<[Buffer, number]> | null = null;
-  #pendingAcks: HeldAck[] = [];
+  #pendingAcks = new RingQueue<HeldAck>();
   /** What the onPublish hook may do with the acknowledgement of the publish it handles. */
   readonly publishAcks = new PublishAcks(this);
   /** Reading stopped because maxHeldAcks acknowledgements are held (see BrokerLimits). */
@@ -219,7 +220,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
   settleAck(pending: HeldAck, code: number): void {
     pending.code = code;
     const queue = this.#pendingAcks;
-    while (queue.length > 0 && queue[0]!.code !== UNDECIDED) {
+    while (queue.length > 0 && queue.at(0)!.code !== UNDECIDED) {
       const head = queue.shift()!;
       if (this.state === ChannelState.Closed) continue;
       if (head.code === NO_ACK) this.unacknowledged--;
