@@ -13,11 +13,11 @@ export interface BrokerLimits {
   /** Inbound QoS 1/2 publishes a client may have unacknowledged (our receive maximum, MQTT 5 §3.2.2.3.3). */
   receiveMaximum: number;
   /**
-   * Inbound QoS 1/2 publishes of one client whose acknowledgement an onPublish hook still holds (the
-   * platform is storing them). At this many the broker stops reading the client's socket, and reads
-   * again once half of them are acknowledged: TCP flow control then slows the client down, where a
-   * v3 client (no receive maximum) could otherwise queue work without bound. It also keeps what waits
-   * in memory small under ingest (the garbage collector copies everything that is waiting).
+   * Inbound QoS 1/2 publishes of one client whose acknowledgement a hook still holds (the platform is
+   * storing them). At this many the broker stops reading the client's socket, and reads again once
+   * half of them are acknowledged: TCP flow control then slows the client down, where a v3 client (no
+   * receive maximum) could otherwise queue work without bound. The default equals receiveMaximum, so
+   * a v3 client gets the bound a v5 client is told.
    */
   maxHeldAcks: number;
   /** Messages queued per session beyond those in flight. When full, the oldest QoS 0 goes first, then new messages are dropped. */
@@ -47,7 +47,7 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   connectTimeoutMs: 10_000,
   maxInflight: 1000,
   receiveMaximum: 1000,
-  maxHeldAcks: 256,
+  maxHeldAcks: 1000,
   maxQueued: 10_000,
   maxSocketBufferBytes: 8 * 1024 * 1024,
   maxTopicLength: 65_535,
