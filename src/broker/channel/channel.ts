@@ -14,10 +14,10 @@ import type { Transport, TransportHandler } from '../transport/transport.ts';
 import { handleConnect } from './handle-connect.ts';
 import { handleDisconnect } from './handle-disconnect.ts';
 import { HeldAck, NO_ACK, PublishAcks, UNDECIDED } from './held-ack.ts';
-import { RingQueue } from '../../ring-queue.ts';
 import { handlePublish } from './handle-publish.ts';
 import { handleSubscribe, handleUnsubscribe } from './handle-subscribe.ts';
 import type { Will } from './will.ts';
+import { RingQueue } from '../../ring-queue.ts';
 
 export const enum ChannelState {
   AwaitingConnect,
@@ -25,7 +25,6 @@ export const enum ChannelState {
   Connected,
   Closed,
 }
-
 
 const MAX_FRAMES_WHILE_AUTHENTICATING = 1000;
 
