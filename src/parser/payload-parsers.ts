@@ -70,11 +70,6 @@ export class PayloadParsers implements ParseStep, OutcomeReceiver<ParseJob> {
     return this.#devices.get(deviceId)?.payloadParser != null;
   }
 
-  /** The device's parser's result for one message (its input when the device has no parser). */
-  parse(deviceId: string, payload: unknown[], raw: Buffer, via: string | undefined): Promise<unknown> {
-    return new Promise((resolve, reject) => this.submit({ deviceId, via, parsed: resolve, failed: reject }, { payload, raw }));
-  }
-
   submit(job: ParseJob, input: ParserInput): void {
     const device = this.#devices.get(job.deviceId);
     const code = device?.payloadParser;

@@ -21,6 +21,11 @@ function device(code: string | null): string {
   return registry.createDevice(accountId, { name: 'd', payload_parser: code }).device.id;
 }
 
+/** One message through the parser step, as the data path submits it; resolves with the parser's result. */
+function parse(parsers: PayloadParsers, deviceId: string, payload: unknown[], raw: Buffer, via: string): Promise<unknown> {
+  return new Promise((resolve, reject) => parsers.submit({ deviceId, via, parsed: resolve, failed: reject }, { payload, raw }));
+}
+
 describe('PayloadParsers', () => {
   test('devices without a parser are left alone; a blank parser counts as none', async () => {
     const parsers = new PayloadParsers(sandbox, devices, new InspectorBus());
@@ -33,20 +38,20 @@ describe('PayloadParsers', () => {
     const inspector = new InspectorBus();
     const parsers = new PayloadParsers(sandbox, devices, inspector);
     const id = registry.createDevice(accountId, { name: 'meter', tags: [{ key: 'site', value: 'a' }], params: [{ key: 'k', value: '2' }], payload_parser: 'payload = [{ variable: device.name, value: Number(device.params[0].value) * payload[0].value }]' }).device.id;
-    assert.deepEqual(await parsers.parse(id, [{ variable: 'x', value: 21 }], Buffer.from('x'), 'http'), [{ variable: 'meter', value: 42 }]);
+    assert.deepEqual(await parse(parsers, id, [{ variable: 'x', value: 21 }], Buffer.from('x'), 'http'), [{ variable: 'meter', value: 42 }]);
 
     const failing = device('console.log("about to fail"); throw new RangeError("bad frame")');
-    await assert.rejects(parsers.parse(failing, [], Buffer.alloc(0), 'mqtt'), (error: unknown) => error instanceof ParserError && error.kind === 'runtime' && /RangeError: bad frame/.test(error.message));
+    await assert.rejects(parse(parsers, failing, [], Buffer.alloc(0), 'mqtt'), (error: unknown) => error instanceof ParserError && error.kind === 'runtime' && /RangeError: bad frame/.test(error.message));
     assert.deepEqual(inspector.history(failing).map((e) => [e.type, e.data.kind ?? e.data.message]), [['parser.log', 'about to fail'], ['parser.error', 'runtime']]);
   });
 
   test('backpressure: beyond maxPending messages in the sandbox, new ones are refused with a 503 until it drains', async () => {
     const parsers = new PayloadParsers(sandbox, devices, new InspectorBus(), { maxPending: 2 });
     const slow = device('const end = Date.now() + 150; while (Date.now() < end) {} payload = [{ variable: "done", value: true }]');
-    const first = parsers.parse(slow, [], Buffer.alloc(0), 'mqtt');
-    const second = parsers.parse(slow, [], Buffer.alloc(0), 'mqtt');
-    await assert.rejects(parsers.parse(slow, [], Buffer.alloc(0), 'mqtt'), (error: unknown) => error instanceof ParserBusyError && error.statusCode === 503);
+    const first = parse(parsers, slow, [], Buffer.alloc(0), 'mqtt');
+    const second = parse(parsers, slow, [], Buffer.alloc(0), 'mqtt');
+    await assert.rejects(parse(parsers, slow, [], Buffer.alloc(0), 'mqtt'), (error: unknown) => error instanceof ParserBusyError && error.statusCode === 503);
     assert.deepEqual(await Promise.all([first, second]), [[{ variable: 'done', value: true }], [{ variable: 'done', value: true }]]);
-    assert.deepEqual(await parsers.parse(slow, [], Buffer.alloc(0), 'mqtt'), [{ variable: 'done', value: true }]);
+    assert.deepEqual(await parse(parsers, slow, [], Buffer.alloc(0), 'mqtt'), [{ variable: 'done', value: true }]);
   });
 });
