@@ -67,7 +67,7 @@ function validateOne(raw: unknown, index: number, defaultGroup: string, shared: 
     value: value(r.value, index),
     unit: optionalString(r.unit, 'unit', LIMITS.unitLength, index),
     time: time(r.time, index, context.now),
-    group: optionalString(r.group ?? r.serie, r.group !== undefined ? 'group' : 'serie', LIMITS.groupLength, index) ?? defaultGroup,
+    group: group(r.group ?? r.serie, r.group != null ? 'group' : 'serie', index) ?? defaultGroup,
     location: location(r.location, index),
     // A payload record carries the message's own metadata object (payload-records.ts): nothing to merge.
     metadata: r.metadata === undefined || r.metadata === null || r.metadata === context.metadata ? shared : metadata(r.metadata, index, context.metadata),
@@ -107,6 +107,17 @@ function optionalString(raw: unknown, field: string, max: number, index: number)
   if (typeof raw !== 'string') throw new RecordError(index, field, 'must be a string');
   if (raw.length > max) throw new RecordError(index, field, `must be at most ${max} characters`);
   return raw;
+}
+
+/**
+ * `group` (or its alias `serie`): a string, or a finite number stored as its decimal string, since
+ * decoders written for the hosted service set `serie: new Date().getTime()` or `group: Date.now()`.
+ */
+function group(raw: unknown, field: string, index: number): string | null {
+  if (typeof raw !== 'number') return optionalString(raw, field, LIMITS.groupLength, index);
+  if (!Number.isFinite(raw)) throw new RecordError(index, field, 'must be a string or a finite number');
+  // Decimal digits even where String() would switch to an exponent (integers from 1e21 on).
+  return optionalString(Number.isInteger(raw) ? BigInt(raw).toString() : String(raw), field, LIMITS.groupLength, index);
 }
 
 function time(raw: unknown, index: number, now: number): number {

@@ -92,10 +92,23 @@ describe('validateRecords: unit and group', () => {
   test('group: optional string of at most 100 characters; serie is an alias; group wins over serie', () => {
     assert.equal(one({ variable: 'x', value: 1, group: 'g'.repeat(100) }).group, 'g'.repeat(100));
     rejects({ variable: 'x', value: 1, group: 'g'.repeat(101) }, 'record 0: group must be at most 100 characters');
-    rejects({ variable: 'x', value: 1, group: 7 }, 'record 0: group must be a string');
+    rejects({ variable: 'x', value: 1, group: true }, 'record 0: group must be a string');
+    rejects({ variable: 'x', value: 1, group: { id: 1 } }, 'record 0: group must be a string');
     assert.equal(one({ variable: 'x', value: 1, serie: 'batch-7' }).group, 'batch-7');
     rejects({ variable: 'x', value: 1, serie: 's'.repeat(101) }, 'record 0: serie must be at most 100 characters');
     assert.equal(one({ variable: 'x', value: 1, group: 'g', serie: 's' }).group, 'g');
+  });
+
+  test('group and serie: a finite number is stored as its decimal string (decoders set serie: Date.now())', () => {
+    assert.equal(one({ variable: 'x', value: 1, group: 7 }).group, '7');
+    assert.equal(one({ variable: 'x', value: 1, serie: 1733859162123 }).group, '1733859162123');
+    assert.equal(one({ variable: 'x', value: 1, group: -2.5 }).group, '-2.5');
+    assert.equal(one({ variable: 'x', value: 1, group: 0 }).group, '0');
+    assert.equal(one({ variable: 'x', value: 1, serie: 1e21 }).group, '1000000000000000000000', 'decimal digits, not 1e+21');
+    assert.equal(one({ variable: 'x', value: 1, group: null, serie: 12 }).group, '12', 'a null group falls back to serie');
+    rejects({ variable: 'x', value: 1, group: Number.NaN }, 'record 0: group must be a string or a finite number');
+    rejects({ variable: 'x', value: 1, serie: Number.POSITIVE_INFINITY }, 'record 0: serie must be a string or a finite number');
+    rejects({ variable: 'x', value: 1, group: 1e150 }, 'record 0: group must be at most 100 characters');
   });
 
   test('default group: one generated id shared by the records of one message, new per message', () => {
