@@ -11,6 +11,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_LIMITS, type BrokerLimits } from './broker/broker-options.ts';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.ts';
 import type { AclRule } from './tenancy/acl.ts';
+import { isTimeZone } from './parser/options.ts';
 import type { Plan } from './tenancy/model.ts';
 
 export interface Config {
@@ -42,8 +43,8 @@ export interface Config {
   acl: AclRule[];
   /** Plans added to or replacing the defaults, from the config file only (SPEC §7). */
   plans: Plan[];
-  /** Payload parser sandbox (SPEC §4): time limit per message and memory limit per device. */
-  parser: { timeoutMs: number; memoryMb: number };
+  /** Payload parser sandbox (SPEC §4): time limit per message, memory limit per device, the scripts' time zone. */
+  parser: { timeoutMs: number; memoryMb: number; timezone: string };
 }
 
 /** Every setting under its own name, as a config file spells it. */
@@ -79,6 +80,7 @@ export interface Settings {
   takeoverBackoff: number;
   parserTimeout: number;
   parserMemory: number;
+  parserTimezone: string;
 }
 export type SettingKey = keyof Settings;
 
@@ -242,6 +244,13 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     description: 'memory limit of each device\'s parser sandbox, in MiB (isolated-vm needs at least 8)',
     default: 32,
     parse: integer('MiB', 8, 4_096),
+  },
+  parserTimezone: {
+    group: 'Parsers',
+    arg: '<zone>',
+    description: 'IANA time zone of payload parsers\' clock (Date#toString, getHours, dayjs()), whatever the server\'s own zone; the hosted service runs them in UTC',
+    default: 'UTC',
+    parse: timeZone,
   },
   maxPacketSize: {
     group: 'Limits',
@@ -472,7 +481,7 @@ function toConfig(s: Settings, fileOnly: { acl: AclRule[]; plans: Plan[] }): Con
     aclDefault: s.aclDefault,
     defaultPlan: s.defaultPlan,
     ...fileOnly,
-    parser: { timeoutMs: s.parserTimeout, memoryMb: s.parserMemory },
+    parser: { timeoutMs: s.parserTimeout, memoryMb: s.parserMemory, timezone: s.parserTimezone },
     limits: {
       maximumPacketSize: s.maxPacketSize,
       connectTimeoutMs: s.connectTimeout,
@@ -614,6 +623,11 @@ function text(what: string) {
 
 function optionalText(what: string): (raw: unknown) => string | undefined {
   return text(what);
+}
+
+function timeZone(raw: unknown): string {
+  if (typeof raw !== 'string' || !isTimeZone(raw)) throw new Invalid(`${show(raw)} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/Sao_Paulo)`);
+  return raw;
 }
 
 function boolean(raw: unknown): boolean {

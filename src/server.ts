@@ -133,7 +133,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const devices = new DeviceCache(registry);
     undo.push(() => devices.close());
     const inspector = new InspectorBus();
-    const sandbox = new ParserSandbox({ timeoutMs: config.parser.timeoutMs, memoryMb: config.parser.memoryMb }, {
+    const sandbox = new ParserSandbox({ timeoutMs: config.parser.timeoutMs, memoryMb: config.parser.memoryMb, timezone: config.parser.timezone }, {
       onQuarantine: (deviceId) => log.warn({ deviceId }, 'a payload parser crashed the parser sandbox process; it is stopped until its code changes'),
     });
     undo.push(() => sandbox.dispose());

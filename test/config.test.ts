@@ -66,7 +66,7 @@ test('defaults', () => {
     defaultPlan: 'scale',
     acl: [],
     plans: [],
-    parser: { timeoutMs: 1_000, memoryMb: 32 },
+    parser: { timeoutMs: 1_000, memoryMb: 32, timezone: 'UTC' },
   };
   assert.deepEqual(config, expected);
 });
@@ -192,6 +192,7 @@ const BAD: Record<SettingKey, { text: string; json: unknown }> = {
   takeoverBackoff: { text: '1m', json: -1 },
   parserTimeout: { text: '1s', json: 0 },
   parserMemory: { text: '4', json: 'lots' },
+  parserTimezone: { text: 'Mars/Olympus_Mons', json: 0 },
 };
 
 for (const key of SETTING_KEYS) {
@@ -313,4 +314,11 @@ test('the config file holds ACL rules and plans; a bad rule names its index and 
   assert.match(configError(() => loadConfig(['--config', bad], {})).message, /acl\[0\]\.permission: "maybe" is not allow or deny/);
   const badPlan = configFile({ plans: [{ name: 'p', limits: { mqtt_publish: -1 } }] });
   assert.match(configError(() => loadConfig(['--config', badPlan], {})).message, /plans\[0\]\.limits\.mqtt_publish must be a number >= 0/);
+});
+
+test('--parser-timezone takes an IANA zone for the parser sandbox clock (default UTC)', () => {
+  assert.equal(loadConfig([], {}).parser.timezone, 'UTC');
+  assert.equal(loadConfig(['--parser-timezone', 'Asia/Kathmandu'], {}).parser.timezone, 'Asia/Kathmandu');
+  const error = configError(() => loadConfig(['--parser-timezone', 'Europe/Atlantis'], {}));
+  assert.equal(error.message, '--parser-timezone: "Europe/Atlantis" is not an IANA time zone (e.g. UTC, Europe/Berlin, America/Sao_Paulo)');
 });

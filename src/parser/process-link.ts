@@ -66,7 +66,7 @@ export class ParserProcess {
       // stderr is kept, not shown: a V8 out-of-memory report caused by a script is no news for the
       // operator, but the tail explains a child that failed to start.
       stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
-      env: childEnv(),
+      env: childEnv(options.timezone),
     });
     const { stdin, stdout, stderr } = this.#child;
     if (stdin === null || stdout === null || stderr === null) throw new Error('parser sandbox process has no pipes');
@@ -169,9 +169,13 @@ export class ParserProcess {
   }
 }
 
-/** The parent's environment without what would change how the child's Node starts or behaves. */
-function childEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+/**
+ * The parent's environment without what would change how the child's Node starts or behaves, and
+ * with the sandbox's own time zone: scripts' clocks follow the configured zone (SPEC §4: UTC by
+ * default), not the server's.
+ */
+function childEnv(timezone: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, TZ: timezone };
   // Flags are set above; the parent's (e.g. a second tsx registration) must not stack on them.
   delete env.NODE_OPTIONS;
   // Set by `node --test` for its own children.

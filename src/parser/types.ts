@@ -14,6 +14,11 @@ export interface SandboxOptions {
   maxResultBytes?: number;
   /** Messages run in one isolate call at most. Default 256. */
   maxBatch?: number;
+  /**
+   * IANA time zone of the sandbox's clock (`TZ` of its process): what `Date#toString`, `getHours` and
+   * a plain `dayjs()` show. Default 'UTC', as the hosted service, whatever the server's own zone.
+   */
+  timezone?: string;
 }
 
 export interface ParserDevice {

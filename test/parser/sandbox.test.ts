@@ -404,3 +404,27 @@ describe('input checks', () => {
     await assert.rejects(sandbox.parse('input', 'return', odd, { payload: [], raw: Buffer.alloc(0) }), TypeError);
   });
 });
+
+describe('the sandbox clock (SPEC §4: UTC, whatever the server\'s zone)', () => {
+  const CLOCK = `payload = [{ variable: 'text', value: new Date(0).toString() }, { variable: 'hour', value: new Date(0).getHours() }, { variable: 'plain', value: dayjs(0).format() }]`;
+
+  test('runs in UTC by default', async () => {
+    assert.deepEqual(await records(CLOCK), [
+      { variable: 'text', value: 'Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)' },
+      { variable: 'hour', value: 0 },
+      { variable: 'plain', value: '1970-01-01T00:00:00+00:00' },
+    ]);
+  });
+
+  test('the timezone option moves it (--parser-timezone); an unknown zone is refused', async () => {
+    const saoPaulo = new ParserSandbox({ timeoutMs: 5000, timezone: 'America/Sao_Paulo' });
+    try {
+      const outcome = await saoPaulo.parse('clock', CLOCK, device, { payload: [], raw: Buffer.alloc(0) });
+      assert.ok(outcome.ok, JSON.stringify(outcome));
+      assert.deepEqual(outcome.payload.map((r) => (r as { value: unknown }).value), ['Wed Dec 31 1969 21:00:00 GMT-0300 (Brasilia Standard Time)', 21, '1969-12-31T21:00:00-03:00']);
+    } finally {
+      saoPaulo.dispose();
+    }
+    assert.throws(() => new ParserSandbox({ timezone: 'Europe/Atlantis' }), /timezone must be an IANA time zone/);
+  });
+});
