@@ -1,7 +1,7 @@
 import type { BucketStore } from './bucket-store.ts';
 import type { CommitWaiter } from './group-commit.ts';
 import type { ParserInput } from '../parser/types.ts';
-import { looksLikeRecords, payloadRecord, payloadToRecordInput, readPayload } from './payload-records.ts';
+import { parsedParserPayload, parserInput, payloadToRecordInput } from './payload-records.ts';
 import type { DataRecord } from './record.ts';
 import { RecordError, validateRecords } from './validate-record.ts';
 
@@ -95,21 +95,24 @@ export class Ingestor {
       job.store(input, false);
       return;
     }
-    let raw: Buffer;
-    let records: unknown;
+    let parse: ParserInput;
     try {
-      raw = options.raw ?? Buffer.from(JSON.stringify(input));
-      // SPEC §4: a message that is not records reaches the parser as one `payload` record holding its
-      // text (an HTTP body such as a network server's uplink JSON).
-      records = looksLikeRecords(input) ? input : payloadToRecordInput(raw, options.metadata);
+      const raw = options.raw ?? Buffer.from(JSON.stringify(input));
+      // SPEC §4: parsed JSON reaches the parser as it would from the bytes; a JSON scalar as the
+      // `payload` record of its text.
+      const payload = parsedParserPayload(input, options.metadata);
+      parse = payload === null ? parserInput(raw, options.metadata) : { payload, raw };
     } catch (error) {
       job.failed(asError(error));
       return;
     }
-    parsers.submit(job, { payload: Array.isArray(records) ? records : [records], raw });
+    parsers.submit(job, parse);
   }
 
-  /** A message that arrived as bytes (an MQTT publish, a raw HTTP body): its JSON records, or one `payload` record of its text or hex. */
+  /**
+   * A message that arrived as bytes (an MQTT publish, a raw HTTP body): its JSON records, or one
+   * `payload` record of its text or hex; a parser sees other JSON parsed (payload-records.ts `parserInput`).
+   */
   ingestBytes(deviceId: string, bytes: Buffer, options: BytesOptions = {}): Promise<number> {
     return new Promise<number>((resolve, reject) => this.submitBytes(deviceId, bytes, options, PROMISE_RECEIVER, { resolve, reject }));
   }
@@ -117,16 +120,9 @@ export class Ingestor {
   /** `ingestBytes` for a caller that hears the result through `receiver` (called once, possibly before this returns). */
   submitBytes<T>(deviceId: string, bytes: Buffer, options: BytesOptions, receiver: IngestReceiver<T>, tag: T): void {
     const job = this.#job(deviceId, options, receiver, tag);
-    const content = readPayload(bytes);
     const parsers = this.#path.parsers;
-    if (parsers === null || !parsers.has(deviceId)) {
-      job.store(content.kind === 'records' ? content.records : payloadRecord(content.value, options.metadata), false);
-    } else if (content.kind === 'records') {
-      parsers.submit(job, { payload: Array.isArray(content.records) ? content.records : [content.records], raw: bytes });
-    } else {
-      // The record is made of the bytes: they cross to the sandbox once, as its value (ParserInput.carrier).
-      parsers.submit(job, { payload: [payloadRecord(content.value, options.metadata)], raw: bytes, carrier: content.kind });
-    }
+    if (parsers === null || !parsers.has(deviceId)) job.store(payloadToRecordInput(bytes, options.metadata), false);
+    else parsers.submit(job, parserInput(bytes, options.metadata));
   }
 
   #job<T>(deviceId: string, options: BytesOptions, receiver: IngestReceiver<T>, tag: T): IngestJob {

@@ -138,8 +138,8 @@ describe('payload parsers on the data path', () => {
     assert.deepEqual(pick(await stored(device.id)).map(([v]) => v).sort(), ['a', 'b', 'battery', 'count', 'humidity', 'temperature']);
   });
 
-  test('HTTP POST /data: a JSON body that is not records reaches the parser as a payload record with its text (a network server webhook)', async () => {
-    const device = await createDevice(`const up = JSON.parse(payload[0].value); payload = [{ variable: 'rssi', value: up.rx[0].rssi, group: up.id }]`);
+  test('HTTP POST /data: a JSON body that is not records reaches the parser parsed, as [object] (a network server webhook)', async () => {
+    const device = await createDevice(`const up = payload[0]; payload = [{ variable: 'rssi', value: up.rx[0].rssi, group: up.id }]`);
     const answer = await api('POST', '/data', { id: 'uplink-7', rx: [{ rssi: -97 }] }, { 'device-token': device.token });
     assert.deepEqual([answer.status, answer.body], [202, { status: true, result: '1 Data Added' }]);
     const [record] = await stored(device.id);

@@ -23,7 +23,10 @@ import { sendAnswer } from './query-answer.ts';
 /** SPEC §3: the HTTP body limit of a data message. */
 export const DEFAULT_DATA_BODY_LIMIT = 200 * 1024;
 
-/** Raw bodies (SPEC §4): handed to the device's parser as a `payload` record and `raw_payload`; stored as that record without one. */
+/**
+ * Raw bodies (SPEC §4): handed to the device's parser as its JSON parsed, or as a `payload` record of
+ * their text or hex, with `raw_payload`; stored as that record without a parser.
+ */
 export const RAW_CONTENT_TYPES = ['text/plain', 'application/octet-stream'];
 
 export interface DataApiOptions {

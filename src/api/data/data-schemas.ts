@@ -114,7 +114,11 @@ const recordFields = {
   value: { ...recordValue, description: `At most ${LIMITS.valueBytes} bytes serialised` },
   unit: { type: 'string', maxLength: LIMITS.unitLength },
   time: { type: ['string', 'number'], description: 'ISO-8601, or Unix time in seconds or milliseconds; default: arrival' },
-  group: { type: 'string', maxLength: LIMITS.groupLength, description: 'Default: one generated id shared by the records of one message (`serie` is an alias)' },
+  group: {
+    type: ['string', 'number'],
+    maxLength: LIMITS.groupLength,
+    description: 'Default: one generated id shared by the records of one message (`serie` is an alias); a finite number is stored as its decimal string',
+  },
   location,
   metadata: { ...metadata, description: `At most ${LIMITS.metadataBytes} bytes serialised` },
 } as const;
@@ -131,7 +135,8 @@ export const recordInput = {
 export const postDataBody = {
   description:
     'One record or an array (JSON). A `text/plain` or `application/octet-stream` body is a raw payload: JSON records in it are ' +
-    'stored as they are, anything else as `{variable: "payload", value: <utf-8 text or hex>}`.',
+    'stored as they are, anything else as `{variable: "payload", value: <utf-8 text or hex>}`. With a payload parser on the device, ' +
+    'the parser sees other JSON (in either kind of body) parsed: an object as `[object]`, an array as it is.',
   anyOf: [recordInput, { type: 'array', items: recordInput }],
 } as const;
 

@@ -5,7 +5,7 @@
  * is stored and nothing reaches the inspector.
  */
 import type { FastifyInstance } from 'fastify';
-import { payloadToRecordInput } from '../../data/payload-records.ts';
+import { parserInput } from '../../data/payload-records.ts';
 import { toRecordJson, type RecordJson } from '../../data/record.ts';
 import { RecordError, validateRecords } from '../../data/validate-record.ts';
 import { parserDevice } from '../../parser/payload-parsers.ts';
@@ -31,9 +31,13 @@ interface TestRunResult {
   records?: RecordJson[];
   /** What the script left in `payload`, before validation. */
   payload?: unknown[];
+  /** Whether that payload would be stored, and if not which record and field refuse it (SPEC §3). */
+  validation?: Validation;
   error?: { kind: string; message: string };
   logs: ParserLog[];
 }
+
+type Validation = { stored: true; count: number } | { stored: false; index: number; field: string; message: string };
 
 const body = {
   type: 'object',
@@ -60,6 +64,18 @@ const result = {
     ok: { type: 'boolean', description: 'false when the parser failed or its result is not valid records' },
     records: { type: 'array', items: recordJson, description: 'The records that would be stored' },
     payload: { type: 'array', items: {}, description: 'The script\'s final `payload`, before validation' },
+    validation: {
+      type: 'object',
+      required: ['stored'],
+      description: 'Present when the parser ran: whether its `payload` would be stored, or the record index and field that would refuse the whole message',
+      properties: {
+        stored: { type: 'boolean' },
+        count: { type: 'integer', description: 'Records that would be stored' },
+        index: { type: 'integer', description: 'Index of the first invalid record in `payload`' },
+        field: { type: 'string', description: 'The field of that record that breaks a rule' },
+        message: { type: 'string' },
+      },
+    },
     error: {
       type: 'object',
       required: ['kind', 'message'],
@@ -91,9 +107,8 @@ export function deviceParserRoutes(app: FastifyInstance, registry: Registry, san
       if (code === null || code.trim() === '') throw new ApiError(400, 'body/code is required: the device has no payload parser');
       const bytes = sampleBytes(request.body.payload, request.body.encoding ?? 'utf8');
       const metadata = request.body.topic === undefined ? undefined : { mqtt_topic: request.body.topic };
-      const input = payloadToRecordInput(bytes, metadata);
       // Its own sandbox key: trying code out never evicts or recompiles the device's live parser.
-      const outcome = await sandbox.parse(`test-run:${device.id}`, code, parserDevice(device), { payload: Array.isArray(input) ? input : [input], raw: bytes });
+      const outcome = await sandbox.parse(`test-run:${device.id}`, code, parserDevice(device), parserInput(bytes, metadata));
       const answer: TestRunResult = { ok: outcome.ok, logs: outcome.logs };
       if (!outcome.ok) {
         answer.error = outcome.error;
@@ -102,10 +117,12 @@ export function deviceParserRoutes(app: FastifyInstance, registry: Registry, san
       answer.payload = outcome.payload;
       try {
         answer.records = validateRecords(outcome.payload, { deviceId: device.id, now: Date.now(), metadata }).map(toRecordJson);
+        answer.validation = { stored: true, count: answer.records.length };
       } catch (error) {
         if (!(error instanceof RecordError)) throw error;
         answer.ok = false;
         answer.error = { kind: 'validation', message: `the parser's result is not valid: ${error.message}` };
+        answer.validation = { stored: false, index: error.index, field: error.field, message: error.message };
       }
       return ok(answer);
     },

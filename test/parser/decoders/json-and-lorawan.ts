@@ -6,12 +6,12 @@ import { makeDevice, type DecoderFixture } from './fixture.ts';
  */
 
 const JSON_RESHAPE = `
-const payload_raw = payload.find((x) => x.variable === 'payload');
-if (payload_raw) {
+// A JSON object arrives parsed, as payload[0], with the topic in its metadata.
+const json = payload[0];
+if (json && json.ts !== undefined) {
   try {
-    const json = JSON.parse(payload_raw.value);
     // topic is building/<floor>/air
-    const floor = payload_raw.metadata.mqtt_topic.split('/')[1];
+    const floor = json.metadata.mqtt_topic.split('/')[1];
     const group = 'air-' + json.ts;
     const time = json.ts;
     const metadata = { floor };
@@ -33,9 +33,9 @@ const TTN_V3_UPLINK = `
 // The Things Stack v3 uplink forwarded as-is: decode frm_payload (base64) here.
 const ignore_vars = ['fport'];
 
-const raw = payload.find((x) => x.variable === 'payload');
-if (raw) {
-  const uplink = JSON.parse(raw.value);
+// The uplink JSON arrives parsed, as payload[0].
+const uplink = payload.find((x) => x.uplink_message);
+if (uplink) {
   const msg = uplink.uplink_message;
   if (msg && msg.frm_payload) {
     const bytes = Buffer.from(msg.frm_payload, 'base64');
@@ -104,8 +104,7 @@ payload.push({ variable: 'calibrated', value: offset !== 0, serie: serieParam.va
 `;
 
 const STRINGS_AND_BOOLEANS = `
-const raw = payload.find((x) => x.variable === 'payload');
-const state = JSON.parse(raw.value);
+const state = payload[0];
 
 // empty the array and refill it: same array object
 payload.length = 0;

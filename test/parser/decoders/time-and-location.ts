@@ -58,10 +58,9 @@ payload = records;
 
 const OWNTRACKS = `
 // OwnTracks app, topic owntracks/<user>/<device>
-const raw = payload.find((x) => x.variable === 'payload');
-const msg = JSON.parse(raw.value);
+const msg = payload[0];
 const time = new Date(msg.tst * 1000);
-const user = raw.metadata.mqtt_topic.split('/')[1];
+const user = msg.metadata.mqtt_topic.split('/')[1];
 const connection = { w: 'wifi', m: 'mobile', o: 'offline' };
 
 payload = [
