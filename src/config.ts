@@ -27,6 +27,8 @@ export interface Config {
   tlsKey: string | undefined;
   /** HTTP: admin and device API, console, and MQTT over WebSocket on /mqtt. */
   httpPort: number;
+  /** The same as `httpPort` over TLS (WSS on /mqtt); only listened on when `tlsCert` and `tlsKey` are set. */
+  httpsPort: number;
   /** Directory holding bucketmq.db; created when missing. */
   dataDir: string;
   /** PostgreSQL connection URL for buckets; undefined = buckets in the SQLite file. */
@@ -55,6 +57,7 @@ export interface Settings {
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   httpPort: number;
+  httpsPort: number;
   dataDir: string;
   postgresUrl: string | undefined;
   logLevel: LogLevel;
@@ -171,6 +174,13 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     arg: '<port>',
     description: 'HTTP port: admin and device API, console, and MQTT over WebSocket on /mqtt; 0 = a random free port',
     default: 8080,
+    parse: port,
+  },
+  httpsPort: {
+    group: 'Listeners',
+    arg: '<port>',
+    description: 'HTTPS port: what the HTTP port serves, over TLS, with MQTT over WebSocket at wss://HOST:PORT/mqtt; used when --tls-cert and --tls-key are set',
+    default: 8443,
     parse: port,
   },
   dataDir: {
@@ -452,7 +462,10 @@ function checkTogether(settings: Settings, sources: Partial<Record<SettingKey, s
   if (!hasCert && sources.mqttsPort !== undefined) {
     throw new ConfigError(`${named('mqttsPort')}: the MQTT over TLS listener needs --tls-cert and --tls-key`, 'mqttsPort');
   }
-  const ports: SettingKey[] = hasCert ? ['mqttPort', 'mqttsPort', 'httpPort'] : ['mqttPort', 'httpPort'];
+  if (!hasCert && sources.httpsPort !== undefined) {
+    throw new ConfigError(`${named('httpsPort')}: the HTTPS listener needs --tls-cert and --tls-key`, 'httpsPort');
+  }
+  const ports: SettingKey[] = hasCert ? ['mqttPort', 'mqttsPort', 'httpPort', 'httpsPort'] : ['mqttPort', 'httpPort'];
   for (let i = 0; i < ports.length; i++) {
     for (let j = i + 1; j < ports.length; j++) {
       const a = ports[i]!;
@@ -472,6 +485,7 @@ function toConfig(s: Settings, fileOnly: { acl: AclRule[]; plans: Plan[] }): Con
     tlsCert: s.tlsCert,
     tlsKey: s.tlsKey,
     httpPort: s.httpPort,
+    httpsPort: s.httpsPort,
     dataDir: s.dataDir,
     postgresUrl: s.postgresUrl,
     logLevel: s.logLevel,

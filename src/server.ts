@@ -15,6 +15,7 @@ import { createPublishPipeline, withDataPath } from './actions/publish-pipeline.
 import { actionsRoutes } from './api/routes/actions.ts';
 import { Broker } from './broker/broker.ts';
 import type { ClientInfo } from './broker/client-info.ts';
+import type { Listener } from './broker/transport/transport.ts';
 import { SqliteRetainedStore } from './broker/retained/sqlite-retained-store.ts';
 import { SqliteSessionStore } from './broker/session/sqlite-session-store.ts';
 import { ConfigError, PrintAndExit, loadConfig, type Config, type SettingKey, flagName } from './config.ts';
@@ -27,6 +28,7 @@ import { SqliteBucketStore } from './data/sqlite/sqlite-bucket-store.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openDatabase, type Database } from './storage/sqlite-database.ts';
 import { attachMqttOverWebSocket, buildApiServer } from './api/app.ts';
+import { listenHttps } from './api/https-listener.ts';
 import { ensureFirstRun, firstRunBanner, type FirstRunCredentials } from './tenancy/first-run.ts';
 import { createMqttAccess } from './tenancy/mqtt-access.ts';
 import { Registry } from './tenancy/registry.ts';
@@ -54,6 +56,8 @@ export interface ServerPorts {
   mqtts?: number;
   /** HTTP API; MQTT over WebSocket is on its /mqtt path. */
   http: number;
+  /** The HTTP API over TLS, with MQTT over secure WebSocket on /mqtt; present when TLS is configured. */
+  https?: number;
 }
 
 export interface RunningServer {
@@ -176,16 +180,28 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       { listener: 'http', host, port: http.port },
       `http listening on ${hostPort(host, http.port)} (API, and MQTT over WebSocket at ws://${hostPort(host, http.port)}/mqtt)`,
     );
+    // Plain HTTP stays on beside HTTPS (issue 14), so a loopback-only setup needs no certificate.
+    let https: Listener | undefined;
+    if (tls !== undefined) {
+      const listener = await listen('https', 'httpsPort', host, config.httpsPort, () => listenHttps(api, broker, { host, port: config.httpsPort, ...tls }));
+      undo.push(() => listener.close());
+      log.info(
+        { listener: 'https', host, port: listener.port },
+        `https listening on ${hostPort(host, listener.port)} (API at https://${hostPort(host, listener.port)}, and MQTT over WebSocket at wss://${hostPort(host, listener.port)}/mqtt)`,
+      );
+      https = listener;
+    }
     log.info({ dataDir: path.resolve(config.dataDir) }, `bucketmq ready, data in ${path.resolve(config.dataDir)}`);
 
     let stopping: Promise<void> | undefined;
     const stop = async (): Promise<void> => {
       // The broker stops its listeners first, then disconnects clients (v5: 0x8B) and flushes the stores;
-      // then the HTTP API finishes its requests, the bucket writers drain, and the database closes last.
+      // then the HTTPS and HTTP listeners finish their requests, the bucket writers drain, and the database closes last.
       try {
         revoker.stop();
         await retention.stop();
         await broker.close();
+        await https?.close();
         await api.close();
       } finally {
         devices.close();
@@ -197,7 +213,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       }
       log.info('bucketmq stopped');
     };
-    const ports: ServerPorts = { mqtt: mqtt.port, http: http.port, ...(mqtts !== undefined ? { mqtts: mqtts.port } : {}) };
+    const ports: ServerPorts = {
+      mqtt: mqtt.port,
+      http: http.port,
+      ...(mqtts !== undefined ? { mqtts: mqtts.port } : {}),
+      ...(https !== undefined ? { https: https.port } : {}),
+    };
     return {
       ports,
       broker,
@@ -267,13 +288,13 @@ async function openPostgres(url: string): Promise<BucketStore> {
   }
 }
 
-async function listen(
+async function listen<T extends { port: number }>(
   name: string,
   setting: SettingKey,
   host: string,
   port: number,
-  open: () => Promise<{ port: number }>,
-): Promise<{ port: number }> {
+  open: () => Promise<T>,
+): Promise<T> {
   try {
     return await open();
   } catch (error) {

@@ -55,6 +55,7 @@ test('defaults', () => {
     tlsCert: undefined,
     tlsKey: undefined,
     httpPort: 8080,
+    httpsPort: 8443,
     dataDir: './data',
     postgresUrl: undefined,
     logLevel: 'info',
@@ -167,6 +168,7 @@ const BAD: Record<SettingKey, { text: string; json: unknown }> = {
   tlsCert: { text: ' ', json: true },
   tlsKey: { text: ' ', json: 7 },
   httpPort: { text: '80.5', json: '8o80' },
+  httpsPort: { text: '443s', json: 65_536 },
   dataDir: { text: ' ', json: [] },
   postgresUrl: { text: ' ', json: 5432 },
   logLevel: { text: 'loud', json: 'INFO' },
@@ -234,6 +236,21 @@ test('TLS: certificate and key both or neither', () => {
 test('an MQTTS port without a certificate is refused', () => {
   const error = configError(() => loadConfig(['--mqtts-port', '8884'], {}));
   assert.match(error.message, /^--mqtts-port: .*needs --tls-cert and --tls-key/);
+});
+
+test('an HTTPS port without a certificate is refused, naming where it was set', () => {
+  const byFlag = configError(() => loadConfig(['--https-port', '9443'], {}));
+  assert.equal(byFlag.message, '--https-port: the HTTPS listener needs --tls-cert and --tls-key');
+  assert.equal(byFlag.setting, 'httpsPort');
+  const byEnv = configError(() => loadConfig([], { BUCKETMQ_HTTPS_PORT: '9443' }));
+  assert.match(byEnv.message, /^BUCKETMQ_HTTPS_PORT: the HTTPS listener needs/);
+
+  const tls = ['--tls-cert', 'c.pem', '--tls-key', 'k.pem'];
+  assert.equal(loadConfig(tls, {}).httpsPort, 8443);
+  assert.equal(loadConfig([...tls, '--https-port', '0'], {}).httpsPort, 0);
+  const clash = configError(() => loadConfig([...tls, '--https-port', '8080'], {}));
+  assert.equal(clash.message, '--https-port: port 8080 is already taken by --http-port');
+  assert.equal(clash.setting, 'httpsPort');
 });
 
 test('two listeners on one port are refused; port 0 may repeat', () => {

@@ -62,6 +62,7 @@ test('startServer: publish/subscribe round trip over TCP and WebSocket, then sto
     assert.ok(server.ports.mqtt > 0 && server.ports.mqtt !== 1883);
     assert.ok(server.ports.http > 0);
     assert.equal(server.ports.mqtts, undefined);
+    assert.equal(server.ports.https, undefined, 'no HTTPS listener without a certificate');
 
     const subscriber = await connect(`mqtt://127.0.0.1:${server.ports.mqtt}`, { clientId: 'sub', protocolVersion: 5 });
     const publisher = await connect(`mqtt://127.0.0.1:${server.ports.mqtt}`, { clientId: 'pub', protocolVersion: 4 });
@@ -129,13 +130,21 @@ test('startServer: MQTT over TLS with a certificate made for the test', { timeou
   ]);
   assert.equal(made.status, 0, made.stderr.toString());
 
-  const server = await startServer(testConfig(dir, ['--tls-cert', cert, '--tls-key', key, '--mqtts-port', '0']));
+  const tlsFlags = ['--tls-cert', cert, '--tls-key', key, '--mqtts-port', '0', '--https-port', '0'];
+  const server = await startServer(testConfig(dir, tlsFlags));
   try {
     assert.ok(server.ports.mqtts !== undefined && server.ports.mqtts > 0);
     const secure = await connect(`mqtts://127.0.0.1:${server.ports.mqtts}`, { clientId: 'tls', ca: readFileSync(cert) });
     const plain = await connect(`mqtt://127.0.0.1:${server.ports.mqtt}`, { clientId: 'plain' });
     await roundTrip(secure, plain, 'bucketmq/tls', 'hello over tls');
     await Promise.all([secure.endAsync(), plain.endAsync()]);
+
+    // A taken HTTPS port names its flag; the listeners opened before it are closed again.
+    await assert.rejects(startServer(testConfig(dataDir(), [...tlsFlags, '--https-port', String(server.ports.https)])), (error: Error) => {
+      assert.equal(error.name, 'StartupError');
+      assert.equal(error.message, `--https-port: cannot start the https listener on 127.0.0.1:${server.ports.https}: the port is already in use`);
+      return true;
+    });
   } finally {
     await server.stop();
   }
@@ -182,6 +191,7 @@ test('the logger censors passwords and tokens and logs the listening addresses',
   const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
   assert.ok(messages.includes(`mqtt listening on 127.0.0.1:${server.ports.mqtt}`), messages.join('\n'));
   assert.ok(messages.some((msg) => msg.startsWith(`http listening on 127.0.0.1:${server.ports.http} `)), messages.join('\n'));
+  assert.ok(!messages.some((msg) => msg.startsWith('https listening')), 'no HTTPS listener without a certificate');
   assert.ok(messages.includes('bucketmq stopped'));
 });
 
