@@ -72,6 +72,7 @@ export interface Settings {
   receiveMaximum: number;
   maxHeldAcks: number;
   maxQueued: number;
+  maxQueuedBytes: number;
   maxSocketBuffer: number;
   maxTopicLength: number;
   maxTopicDepth: number;
@@ -305,6 +306,14 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     default: DEFAULT_LIMITS.maxQueued,
     parse: integer('messages', 0, 100_000_000),
   },
+  maxQueuedBytes: {
+    group: 'Limits',
+    arg: '<bytes>',
+    description: 'payload and topic bytes queued per session beyond those in flight; when full the oldest QoS 0 goes first',
+    default: DEFAULT_LIMITS.maxQueuedBytes,
+    defaultText: `${DEFAULT_LIMITS.maxQueuedBytes} (16 MiB)`,
+    parse: integer('bytes', 0, Number.MAX_SAFE_INTEGER),
+  },
   maxSocketBuffer: {
     group: 'Limits',
     arg: '<bytes>',
@@ -503,6 +512,7 @@ function toConfig(s: Settings, fileOnly: { acl: AclRule[]; plans: Plan[] }): Con
       receiveMaximum: s.receiveMaximum,
       maxHeldAcks: s.maxHeldAcks,
       maxQueued: s.maxQueued,
+      maxQueuedBytes: s.maxQueuedBytes,
       maxSocketBufferBytes: s.maxSocketBuffer,
       maxTopicLength: s.maxTopicLength,
       maxTopicDepth: s.maxTopicDepth,

@@ -38,6 +38,12 @@ export class RingQueue<T> {
     return this.#slots[(this.#head + index) & (this.#slots.length - 1)];
   }
 
+  /** Replaces the item `index` places from the front; the index must be in range. */
+  set(index: number, item: T): void {
+    if (index < 0 || index >= this.#length) throw new RangeError(`index ${index} is outside 0..${this.#length - 1}`);
+    this.#slots[(this.#head + index) & (this.#slots.length - 1)] = item;
+  }
+
   /** Removes and returns the front item, or undefined when empty. */
   shift(): T | undefined {
     if (this.#length === 0) return undefined;

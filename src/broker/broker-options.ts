@@ -22,6 +22,11 @@ export interface BrokerLimits {
   maxHeldAcks: number;
   /** Messages queued per session beyond those in flight. When full, the oldest QoS 0 goes first, then new messages are dropped. */
   maxQueued: number;
+  /**
+   * Payload and topic bytes queued per session beyond those in flight, beside `maxQueued`: many
+   * offline sessions with large messages would otherwise hold memory without bound. Same policy.
+   */
+  maxQueuedBytes: number;
   /** Bytes buffered on a socket above which QoS 0 messages to that client are dropped (slow consumer). */
   maxSocketBufferBytes: number;
   /** Topic name / filter length, UTF-8 bytes. */
@@ -49,6 +54,7 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   receiveMaximum: 1000,
   maxHeldAcks: 1000,
   maxQueued: 10_000,
+  maxQueuedBytes: 16 * 1024 * 1024,
   maxSocketBufferBytes: 8 * 1024 * 1024,
   maxTopicLength: 65_535,
   maxTopicDepth: 128,

@@ -91,7 +91,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
         this.#sessionStore.deleteSession(stored.key);
         continue;
       }
-      const session = new Session(stored.namespace, stored.clientId, stored.expiryInterval, this.#sessionStore, this, this.limits.maxQueued);
+      const session = new Session(stored.namespace, stored.clientId, stored.expiryInterval, this.#sessionStore, this, this.limits);
       session.restore({ ...stored, disconnectedAt });
       for (const [filter, options] of stored.subscriptions) {
         const group = filter.startsWith('$share/') ? filter.split('/', 2)[1]! : null;
@@ -176,7 +176,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
       return { session: existing, sessionPresent: true };
     }
     if (existing !== undefined) this.endSession(existing);
-    const session = new Session(namespace, clientId, expiryInterval, this.#sessionStore, this, this.limits.maxQueued);
+    const session = new Session(namespace, clientId, expiryInterval, this.#sessionStore, this, this.limits);
     this.#sessions.set(key, session);
     session.save();
     return { session, sessionPresent: false };

@@ -1,6 +1,6 @@
 import type { Message } from '../message.ts';
 import type { Outbound } from './outbound.ts';
-import { OutboundQueue } from './outbound-queue.ts';
+import { OutboundQueue, outboundBytes } from './outbound-queue.ts';
 import type { SessionStore, StoredSession, SubscriptionOptions } from './session-store.ts';
 
 export interface Subscription {
@@ -65,20 +65,20 @@ export class Session {
 
   readonly #store: SessionStore;
   readonly #observer: SessionObserver;
-  readonly #maxQueued: number;
+  readonly #caps: QueueCaps;
   #nextPacketId = 1;
   #seq = 0;
   /** Whether the store holds anything of this session (so ending it must delete). */
   #written = false;
 
-  constructor(namespace: string, clientId: string, expiryInterval: number, store: SessionStore, observer: SessionObserver, maxQueued: number) {
+  constructor(namespace: string, clientId: string, expiryInterval: number, store: SessionStore, observer: SessionObserver, caps: QueueCaps) {
     this.namespace = namespace;
     this.clientId = clientId;
     this.key = sessionKey(namespace, clientId);
     this.expiryInterval = expiryInterval;
     this.#store = store;
     this.#observer = observer;
-    this.#maxQueued = maxQueued;
+    this.#caps = caps;
   }
 
   get persistent(): boolean {
@@ -269,14 +269,22 @@ export class Session {
     });
   }
 
+  /**
+   * Queues `entry` within the session's caps (count and bytes): while it does not fit, the oldest
+   * QoS 0 message makes room; when no QoS 0 is left, the new message is dropped. O(1) per message
+   * dropped (outbound-queue.ts).
+   */
   #enqueue(entry: Outbound): void {
-    if (this.queue.length >= this.#maxQueued) {
-      const oldest = this.queue.removeOldestQos0();
+    const { maxQueued, maxQueuedBytes } = this.#caps;
+    const size = outboundBytes(entry);
+    while (this.queue.length >= maxQueued || this.queue.bytes + size > maxQueuedBytes) {
+      const full = this.queue.length >= maxQueued ? `${maxQueued} messages` : `${maxQueuedBytes} bytes`;
+      const oldest = size > maxQueuedBytes ? undefined : this.queue.removeOldestQos0();
       if (oldest === undefined) {
-        this.#observer.messageDropped(this, entry.message, `session queue full (${this.#maxQueued} messages)`);
+        this.#observer.messageDropped(this, entry.message, `session queue full (${full})`);
         return;
       }
-      this.#observer.messageDropped(this, oldest.message, `session queue full (${this.#maxQueued} messages), oldest QoS 0 dropped`);
+      this.#observer.messageDropped(this, oldest.message, `session queue full (${full}), oldest QoS 0 dropped`);
     }
     this.queue.push(entry);
     if (this.persistent) this.#persistAdd(entry);
@@ -296,6 +304,12 @@ export class Session {
     }
     throw new Error(`session ${this.clientId}: no free packet identifier`);
   }
+}
+
+/** How much a session may queue beyond what is in flight (BrokerLimits). */
+export interface QueueCaps {
+  readonly maxQueued: number;
+  readonly maxQueuedBytes: number;
 }
 
 export function sessionKey(namespace: string, clientId: string): string {
