@@ -5,7 +5,7 @@ import { DEFAULT_LIMITS, type BrokerLimits, type BrokerOptions } from './broker-
 import { Channel, ChannelState } from './channel/channel.ts';
 import type { Will } from './channel/will.ts';
 import type { ClientInfo } from './client-info.ts';
-import type { BrokerEvents, BrokerHooks, DisconnectCause } from './hooks.ts';
+import type { BrokerEvents, BrokerHooks, DeliveryFilter, DisconnectCause } from './hooks.ts';
 import type { Message } from './message.ts';
 import { ReasonCode, isFailure } from './reason-codes.ts';
 import { MemoryRetainedStore } from './retained/memory-retained-store.ts';
@@ -58,6 +58,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
   readonly #matches: Subscription[] = [];
   readonly #groups: SharedGroup<Subscription>[] = [];
   readonly #unique: Session[] = [];
+  readonly #withheld: Subscription[] = [];
   #dispatchDepth = 0;
   #stamp = 0;
   #closing = false;
@@ -96,7 +97,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
       for (const [filter, options] of stored.subscriptions) {
         const group = filter.startsWith('$share/') ? filter.split('/', 2)[1]! : null;
         const topicFilter = group === null ? filter : filter.slice('$share/'.length + group.length + 1);
-        const sub: Subscription = { session, filter, topicFilter, group, options };
+        const sub: Subscription = { session, filter, topicFilter, group, options, deliver: null };
         session.subscriptions.set(filter, sub);
         this.#router.add(session.namespace, sub);
       }
@@ -248,9 +249,9 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
   // ---- subscriptions ---------------------------------------------------------------------------
 
   /** Adds or replaces a subscription; returns true when it is new (for retain handling 1). */
-  subscribe(session: Session, filter: string, parsed: ParsedFilter, options: SubscriptionOptions): boolean {
+  subscribe(session: Session, filter: string, parsed: ParsedFilter, options: SubscriptionOptions, deliver: DeliveryFilter | null = null): boolean {
     const previous = session.subscriptions.get(filter);
-    const sub: Subscription = { session, filter, topicFilter: parsed.filter, group: parsed.group, options };
+    const sub: Subscription = { session, filter, topicFilter: parsed.filter, group: parsed.group, options, deliver };
     session.addSubscription(sub);
     this.#router.add(session.namespace, sub);
     return previous === undefined;
@@ -263,8 +264,11 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
     return true;
   }
 
-  /** Sends the retained messages matching a new subscription (always with the retain flag). */
-  sendRetained(session: Session, topicFilter: string, options: SubscriptionOptions): void {
+  /**
+   * Sends the retained messages matching a new subscription (always with the retain flag), each
+   * passing the subscription's delivery filter when it has one.
+   */
+  sendRetained(session: Session, topicFilter: string, options: SubscriptionOptions, deliver: DeliveryFilter | null = null): void {
     const index = this.#retained.get(session.namespace);
     if (index === undefined) return;
     const now = Date.now();
@@ -273,6 +277,10 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
       if (message.expiresAt !== 0 && message.expiresAt <= now) {
         index.delete(message.topic);
         this.#retainedStore.delete(session.namespace, message.topic);
+        continue;
+      }
+      if (deliver !== null && !deliver.allows(message.topic)) {
+        this.messageDropped(session, message, deliver.reason);
         continue;
       }
       session.offer(message, Math.min(message.qos, options.qos) as 0 | 1 | 2, true, subscriptionIds, null);
@@ -331,16 +339,24 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
       if (matches.length === 1) {
         const sub = matches[0]!;
         const o = sub.options;
-        if (!(o.noLocal && sub.session.key === message.origin)) {
+        if (sub.deliver !== null && !sub.deliver.allows(message.topic)) {
+          this.messageDropped(sub.session, message, sub.deliver.reason);
+        } else if (!(o.noLocal && sub.session.key === message.origin)) {
           const qos = (o.qos < message.qos ? o.qos : message.qos) as 0 | 1 | 2;
           sub.session.offer(message, qos, o.retainAsPublished && message.retain, o.subscriptionId !== 0 ? [o.subscriptionId] : null, cache);
           delivered++;
         }
       } else if (matches.length > 1) {
-        delivered += this.#deliverMerged(message, matches, outer ? this.#unique : [], cache);
+        delivered += this.#deliverMerged(message, matches, outer ? this.#unique : [], outer ? this.#withheld : [], cache);
       }
       for (const group of groups) {
-        const sub = pickSharedMember(group, message.qos);
+        const sub = pickSharedMember(group, message);
+        if (sub === null) {
+          // Every member's delivery filter withholds it: one drop for the group.
+          const first = group.list()[0]!;
+          this.messageDropped(first.session, message, first.deliver!.reason);
+          continue;
+        }
         const o = sub.options;
         const qos = (o.qos < message.qos ? o.qos : message.qos) as 0 | 1 | 2;
         sub.session.offer(message, qos, o.retainAsPublished && message.retain, o.subscriptionId !== 0 ? [o.subscriptionId] : null, cache);
@@ -358,16 +374,23 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
   /**
    * A client with overlapping subscriptions gets the message once, at the highest granted QoS,
    * with every matching subscription identifier (MQTT 5 §3.3.4). Sessions are stamped instead of
-   * collected in a Map so that this costs no allocation per publish.
+   * collected in a Map so that this costs no allocation per publish. A subscription whose delivery
+   * filter withholds the message does not count; the session's drop is reported only when none of
+   * its subscriptions took it.
    */
-  #deliverMerged(message: Message, matches: Subscription[], unique: Session[], cache: EncodingCache): number {
+  #deliverMerged(message: Message, matches: Subscription[], unique: Session[], withheld: Subscription[], cache: EncodingCache): number {
     const stamp = ++this.#stamp;
     unique.length = 0;
+    withheld.length = 0;
     for (let i = 0; i < matches.length; i++) {
       const sub = matches[i]!;
       const o = sub.options;
       const session = sub.session;
       if (o.noLocal && session.key === message.origin) continue;
+      if (sub.deliver !== null && !sub.deliver.allows(message.topic)) {
+        withheld.push(sub);
+        continue;
+      }
       const qos = o.qos < message.qos ? o.qos : message.qos;
       const retain = o.retainAsPublished && message.retain;
       if (session.matchStamp !== stamp) {
@@ -386,9 +409,21 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
       const s = unique[i]!;
       s.offer(message, s.matchQos as 0 | 1 | 2, s.matchRetain, s.matchSubscriptionIds, cache);
     }
+    if (withheld.length > 0) this.#reportWithheld(message, withheld, stamp);
     const n = unique.length;
     unique.length = 0;
     return n;
+  }
+
+  /** One drop per session that got nothing because its delivery filters withheld the message. */
+  #reportWithheld(message: Message, withheld: Subscription[], stamp: number): void {
+    for (let i = 0; i < withheld.length; i++) {
+      const sub = withheld[i]!;
+      if (sub.session.matchStamp === stamp) continue;
+      sub.session.matchStamp = stamp;
+      this.messageDropped(sub.session, message, sub.deliver!.reason);
+    }
+    withheld.length = 0;
   }
 
   messageDropped(session: Session, message: Message, reason: string): void {
@@ -454,20 +489,25 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
 /**
  * One member of a shared group per message (MQTT 5 §4.8.2): round-robin over members that are
  * connected and have send quota, falling back to the next member in turn (whose session queues it).
+ * Members whose delivery filter withholds the message are passed over; null when all of them do.
  */
-function pickSharedMember(group: SharedGroup<Subscription>, qos: number): Subscription {
+function pickSharedMember(group: SharedGroup<Subscription>, message: Message): Subscription | null {
   const members = group.list();
   const n = members.length;
+  const qos = message.qos;
+  let fallback = -1;
   for (let i = 0; i < n; i++) {
     const index = (group.cursor + i) % n;
     const sub = members[index]!;
+    if (sub.deliver !== null && !sub.deliver.allows(message.topic)) continue;
     const link = sub.session.link;
     if (link !== null && (qos === 0 || sub.session.inflight.size < link.sendQuota)) {
       group.cursor = index + 1;
       return sub;
     }
+    if (fallback < 0) fallback = index;
   }
-  const index = group.cursor % n;
-  group.cursor = index + 1;
-  return members[index]!;
+  if (fallback < 0) return null;
+  group.cursor = fallback + 1;
+  return members[fallback]!;
 }

@@ -27,8 +27,11 @@ export interface BrokerHooks {
   authenticate?(request: ConnectRequest): AuthenticateResult | Promise<AuthenticateResult>;
   /** Returns a reason code: Success, or a failure (e.g. NotAuthorized, QuotaExceeded) that drops the publish. */
   authorizePublish?(client: ClientInfo, message: Message): number | Promise<number>;
-  /** Returns the QoS to grant (0..2, may downgrade) or a failure reason code (>= 0x80). */
-  authorizeSubscribe?(client: ClientInfo, filter: string, qos: 0 | 1 | 2): number | Promise<number>;
+  /**
+   * Returns the QoS to grant (0..2, may downgrade) or a failure reason code (>= 0x80); or a
+   * `SubscribeGrant` when only some of the topics the filter matches may be delivered.
+   */
+  authorizeSubscribe?(client: ClientInfo, filter: string, qos: 0 | 1 | 2): SubscribeVerdict | Promise<SubscribeVerdict>;
   /**
    * Runs after a publish is routed. A returned promise holds the PUBACK/PUBREC until it settles:
    * resolve with nothing or Success to acknowledge, a failure code to refuse (v5 gets that code; v3
@@ -38,6 +41,28 @@ export interface BrokerHooks {
    */
   onPublish?(client: ClientInfo, message: Message, acks: AckControl): void | number | Promise<void | number>;
 }
+
+/**
+ * Decides, per message, whether a granted subscription may receive it. Kept on the subscription
+ * and asked at delivery: live dispatch (before an offline session queues it), each candidate of a
+ * shared group, and retained messages sent on subscribe. A withheld message is reported as
+ * `message.dropped` with `reason`. Decided once at SUBSCRIBE: a subscription without one pays a
+ * single null check per message.
+ */
+export interface DeliveryFilter {
+  /** The `message.dropped` reason for a withheld message (e.g. 'acl'). */
+  readonly reason: string;
+  allows(topic: string): boolean;
+}
+
+/** A granted subscription whose messages are checked one by one at delivery. */
+export interface SubscribeGrant {
+  readonly qos: 0 | 1 | 2;
+  readonly deliver: DeliveryFilter | null;
+}
+
+/** authorizeSubscribe's answer: a granted QoS or failure code, or a grant with a delivery filter. */
+export type SubscribeVerdict = number | SubscribeGrant;
 
 /** A QoS 1/2 publish's acknowledgement, taken by an onPublish hook. */
 export interface PublishAck {

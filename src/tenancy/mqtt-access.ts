@@ -1,8 +1,8 @@
 import type { ClientInfo } from '../broker/client-info.ts';
-import type { AuthenticateResult, BrokerHooks, ConnectRequest } from '../broker/hooks.ts';
+import type { AuthenticateResult, BrokerHooks, ConnectRequest, SubscribeVerdict } from '../broker/hooks.ts';
 import type { Message } from '../broker/message.ts';
 import { ReasonCode } from '../broker/reason-codes.ts';
-import { aclAllowsPublish, aclAllowsSubscribe, compileAcl, type AclRule, type ClientAcl } from './acl.ts';
+import { aclAllowsPublish, aclSubscribe, compileAcl, type AclRule, type ClientAcl } from './acl.ts';
 import { canPublish, canSubscribe, type Permission } from './model.ts';
 import type { Registry } from './registry.ts';
 
@@ -68,10 +68,10 @@ export function createMqttAccess(registry: Registry, options: MqttAccessOptions)
       return aclAllowsPublish(who.acl, message.topic) ? ReasonCode.Success : ReasonCode.NotAuthorized;
     },
 
-    authorizeSubscribe(client: ClientInfo, filter: string, qos: 0 | 1 | 2): number {
+    authorizeSubscribe(client: ClientInfo, filter: string, qos: 0 | 1 | 2): SubscribeVerdict {
       const who = client.data as ClientIdentity;
       if (!canSubscribe(who.permission)) return ReasonCode.NotAuthorized;
-      return aclAllowsSubscribe(who.acl, filter) ? qos : ReasonCode.NotAuthorized;
+      return subscribeVerdict(who.acl, filter, qos);
     },
   };
 
@@ -79,4 +79,12 @@ export function createMqttAccess(registry: Registry, options: MqttAccessOptions)
     const acl = compileAcl(options.acl, { accountId, deviceId, clientId }, defaultAllow);
     return { kind, accountId, deviceId, tokenId, permission, expiresAt, acl };
   }
+}
+
+/** Granted plainly, refused, or granted with the per-message ACL check (SPEC §2, README "ACLs"). */
+function subscribeVerdict(acl: ClientAcl, filter: string, qos: 0 | 1 | 2): SubscribeVerdict {
+  const decision = aclSubscribe(acl, filter);
+  if (decision === 'allow') return qos;
+  if (decision === 'deny') return ReasonCode.NotAuthorized;
+  return { qos, deliver: decision };
 }

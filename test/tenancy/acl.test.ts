@@ -1,12 +1,20 @@
 /**
  * Unit tests for the topic predicates the ACL is built on (src/broker/routing/topic.ts:
  * topicMatches, filterCovers, filtersOverlap — MQTT 5 §4.7 matching, `$` topics not matched by a
- * leading wildcard) and for compileAcl / aclAllowsPublish / aclAllowsSubscribe (SPEC §2 ACL rules).
+ * leading wildcard) and for compileAcl / aclAllowsPublish / aclSubscribe (SPEC §2 ACL rules): a
+ * filter wholly inside a denied area is refused, one that only overlaps it is granted with a
+ * per-message check, one no deny reaches is granted plainly.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { filterCovers, filtersOverlap, topicMatches } from '../../src/broker/routing/topic.ts';
-import { aclAllowsPublish, aclAllowsSubscribe, compileAcl, type AclRule, type AclSubject } from '../../src/tenancy/acl.ts';
+import { UNKNOWN_DEVICE, aclAllowsPublish, aclSubscribe, compileAcl, type AclRule, type AclSubject, type ClientAcl } from '../../src/tenancy/acl.ts';
+
+/** aclSubscribe's answer as a word, so tables read plainly. */
+function decide(acl: ClientAcl, filter: string): 'allow' | 'deny' | 'check' {
+  const d = aclSubscribe(acl, filter);
+  return typeof d === 'string' ? d : 'check';
+}
 
 describe('topicMatches(filter, topic)', () => {
   const cases: Array<[filter: string, topic: string, expected: boolean]> = [
@@ -103,17 +111,17 @@ describe('filtersOverlap(a, b)', () => {
   }
 });
 
-describe('compileAcl + aclAllowsPublish / aclAllowsSubscribe', () => {
+describe('compileAcl + aclAllowsPublish / aclSubscribe', () => {
   const device: AclSubject = { accountId: 'acct-A', deviceId: 'dev-1', clientId: 'client-1' };
   const anonymous: AclSubject = { accountId: 'acct-anon', deviceId: null, clientId: 'anon-7' };
 
   test('no rules, default allow: everything allowed; default deny: everything denied', () => {
     const open = compileAcl([], device, true);
     assert.equal(aclAllowsPublish(open, 'any/topic'), true);
-    assert.equal(aclAllowsSubscribe(open, '#'), true);
+    assert.equal(decide(open, '#'), 'allow');
     const closed = compileAcl([], device, false);
     assert.equal(aclAllowsPublish(closed, 'any/topic'), false);
-    assert.equal(aclAllowsSubscribe(closed, 'any/topic'), false);
+    assert.equal(decide(closed, 'any/topic'), 'deny');
   });
 
   test('deny publish on a filter: only publishes matching it are refused; subscribe is unaffected', () => {
@@ -122,42 +130,46 @@ describe('compileAcl + aclAllowsPublish / aclAllowsSubscribe', () => {
     assert.equal(aclAllowsPublish(acl, 'secret/x/y'), false);
     assert.equal(aclAllowsPublish(acl, 'secrets'), true);
     assert.equal(aclAllowsPublish(acl, 'open/x'), true);
-    assert.equal(aclAllowsSubscribe(acl, 'secret/#'), true);
+    assert.equal(decide(acl, 'secret/#'), 'allow');
   });
 
-  test('deny subscribe: a filter overlapping the denied one is refused (wildcards cannot reach it)', () => {
+  test('deny subscribe: a filter inside the denied one is refused; one overlapping it is checked per message', () => {
     const acl = compileAcl([{ action: 'subscribe', permission: 'deny', topic: 'private/#' }], device);
-    for (const f of ['private/x', 'private/#', '#', '+/x', '+/+/+', '+']) assert.equal(aclAllowsSubscribe(acl, f), false, f);
-    for (const f of ['public/#', 'a/+', 'privatex/#']) assert.equal(aclAllowsSubscribe(acl, f), true, f);
+    for (const f of ['private/x', 'private/#', 'private/+/y']) assert.equal(decide(acl, f), 'deny', f);
+    for (const f of ['#', '+/x', '+/+/+', '+']) assert.equal(decide(acl, f), 'check', f);
+    for (const f of ['public/#', 'a/+', 'privatex/#']) assert.equal(decide(acl, f), 'allow', f);
     assert.equal(aclAllowsPublish(acl, 'private/x'), true);
   });
 
   test('a shared subscription ($share/group/filter) is judged by its filter: deny rules cannot be bypassed', () => {
     const acl = compileAcl([{ action: 'subscribe', permission: 'deny', topic: 'private/#' }], device);
-    for (const f of ['$share/g/private/x', '$share/g/private/#', '$share/g/#', '$share/g/+/x']) assert.equal(aclAllowsSubscribe(acl, f), false, f);
-    assert.equal(aclAllowsSubscribe(acl, '$share/g/public/x'), true);
+    for (const f of ['$share/g/private/x', '$share/g/private/#']) assert.equal(decide(acl, f), 'deny', f);
+    for (const f of ['$share/g/#', '$share/g/+/x']) assert.equal(decide(acl, f), 'check', f);
+    assert.equal(decide(acl, '$share/g/public/x'), 'allow');
   });
 
   test('a shared subscription under an allowed filter is allowed (default deny)', () => {
     const acl = compileAcl([{ action: 'subscribe', permission: 'allow', topic: 'devices/%d/#' }], device, false);
-    assert.equal(aclAllowsSubscribe(acl, '$share/g/devices/dev-1/#'), true);
-    assert.equal(aclAllowsSubscribe(acl, '$share/g/devices/dev-2/#'), false);
-    assert.equal(aclAllowsSubscribe(acl, '$share/g/#'), false);
+    assert.equal(decide(acl, '$share/g/devices/dev-1/#'), 'allow');
+    assert.equal(decide(acl, '$share/g/devices/dev-2/#'), 'deny');
+    assert.equal(decide(acl, '$share/g/#'), 'check');
   });
 
-  test('allow subscribe grants only filters it fully covers (default deny)', () => {
+  test('default deny: an allow rule grants plainly what it covers, with a check what it only overlaps', () => {
     const acl = compileAcl([{ action: 'subscribe', permission: 'allow', topic: 'sensors/+/temp' }], device, false);
-    assert.equal(aclAllowsSubscribe(acl, 'sensors/k/temp'), true);
-    assert.equal(aclAllowsSubscribe(acl, 'sensors/+/temp'), true);
-    assert.equal(aclAllowsSubscribe(acl, 'sensors/#'), false);
-    assert.equal(aclAllowsSubscribe(acl, 'sensors/+/+'), false);
+    assert.equal(decide(acl, 'sensors/k/temp'), 'allow');
+    assert.equal(decide(acl, 'sensors/+/temp'), 'allow');
+    assert.equal(decide(acl, 'sensors/#'), 'check');
+    assert.equal(decide(acl, 'sensors/+/+'), 'check');
+    assert.equal(decide(acl, 'sensors/k/hum'), 'deny');
+    assert.equal(decide(acl, 'other/#'), 'deny');
     assert.equal(aclAllowsPublish(acl, 'sensors/k/temp'), false, 'a subscribe rule does not allow publishing');
   });
 
   test('action "all" applies to publish and subscribe', () => {
     const acl = compileAcl([{ action: 'all', permission: 'deny', topic: 'x/+' }], device);
     assert.equal(aclAllowsPublish(acl, 'x/1'), false);
-    assert.equal(aclAllowsSubscribe(acl, 'x/1'), false);
+    assert.equal(decide(acl, 'x/1'), 'deny');
     assert.equal(aclAllowsPublish(acl, 'x/1/2'), true);
   });
 
@@ -201,8 +213,9 @@ describe('compileAcl + aclAllowsPublish / aclAllowsSubscribe', () => {
     assert.equal(aclAllowsPublish(acl, 'devices/dev-1/temp'), true);
     assert.equal(aclAllowsPublish(acl, 'devices/dev-2/temp'), false);
     assert.equal(aclAllowsPublish(acl, 'devices/%d/temp'), false);
-    assert.equal(aclAllowsSubscribe(acl, 'devices/dev-1/#'), true);
-    assert.equal(aclAllowsSubscribe(acl, 'devices/+/temp'), false);
+    assert.equal(decide(acl, 'devices/dev-1/#'), 'allow');
+    assert.equal(decide(acl, 'devices/dev-2/#'), 'deny');
+    assert.equal(decide(acl, 'devices/+/temp'), 'check');
     assert.equal(aclAllowsPublish(acl, 'clients/client-1/out'), true);
     assert.equal(aclAllowsPublish(acl, 'clients/client-2/out'), false);
   });
@@ -210,15 +223,15 @@ describe('compileAcl + aclAllowsPublish / aclAllowsSubscribe', () => {
   test('%d never grants anything to a client without a device (anonymous)', () => {
     const acl = compileAcl([{ action: 'all', permission: 'allow', topic: 'devices/%d/#' }], anonymous, false);
     for (const t of ['devices/null/x', 'devices//x', 'devices/+/x', 'devices/undefined/x']) assert.equal(aclAllowsPublish(acl, t), false, t);
-    assert.equal(aclAllowsSubscribe(acl, 'devices/#'), false);
+    assert.equal(decide(acl, 'devices/#'), 'deny');
   });
 
   test('a client id with wildcard or separator characters cannot widen an allow rule', () => {
     for (const clientId of ['+', '#', 'a/b', '']) {
       const acl = compileAcl([{ action: 'all', permission: 'allow', topic: 'clients/%c/#' }], { ...device, clientId }, false);
       for (const t of ['clients/other/x', 'clients/a/b/x', 'clients//x']) assert.equal(aclAllowsPublish(acl, t), false, `client id "${clientId}", topic ${t}`);
-      assert.equal(aclAllowsSubscribe(acl, 'clients/#'), false, `client id "${clientId}"`);
-      assert.equal(aclAllowsSubscribe(acl, 'clients/other/#'), false, `client id "${clientId}"`);
+      assert.equal(decide(acl, 'clients/#'), 'deny', `client id "${clientId}"`);
+      assert.equal(decide(acl, 'clients/other/#'), 'deny', `client id "${clientId}"`);
     }
   });
 
@@ -226,5 +239,110 @@ describe('compileAcl + aclAllowsPublish / aclAllowsSubscribe', () => {
     const acl = compileAcl([{ action: 'publish', permission: 'deny', topic: 'devices/%d/cmd' }], anonymous, true);
     assert.equal(aclAllowsPublish(acl, 'devices/x/cmd'), false);
     assert.equal(aclAllowsPublish(acl, 'devices/x/data'), true);
+  });
+});
+
+describe('aclSubscribe: wholly inside a denied area, overlapping it, or untouched', () => {
+  const subject: AclSubject = { accountId: 'acct-A', deviceId: 'dev-1', clientId: 'client-1' };
+
+  test('deny a/#: filters inside it are refused, filters overlapping it are checked, others are plain', () => {
+    const acl = compileAcl([{ action: 'subscribe', permission: 'deny', topic: 'a/#' }], subject);
+    const table: Array<[string, 'allow' | 'deny' | 'check']> = [
+      ['a/b/+', 'deny'], ['a', 'deny'], ['a/#', 'deny'], ['a/+', 'deny'],
+      ['#', 'check'], ['+/b', 'check'], ['+', 'check'], ['+/#', 'check'],
+      ['b/#', 'allow'], ['ab/#', 'allow'],
+      // `$` topics are not reached by a leading wildcard, so `#` in a rule never touches them.
+      ['$SYS/#', 'allow'],
+    ];
+    for (const [filter, expected] of table) assert.equal(decide(acl, filter), expected, filter);
+    const check = aclSubscribe(acl, '#');
+    assert.ok(typeof check !== 'string');
+    assert.equal(check.reason, 'acl');
+    assert.deepEqual(['a', 'a/b', 'a/b/c', 'b', 'ab', 'b/a'].map((t) => check.allows(t)), [false, false, false, true, true, true]);
+  });
+
+  test('rule order: an allow listed before a broader deny keeps its topics; a deny listed first wins', () => {
+    const allowFirst = compileAcl([
+      { action: 'subscribe', permission: 'allow', topic: 'a/b' },
+      { action: 'subscribe', permission: 'deny', topic: 'a/#' },
+    ], subject);
+    assert.equal(decide(allowFirst, 'a/b'), 'allow');
+    assert.equal(decide(allowFirst, 'a/c'), 'deny');
+    assert.equal(decide(allowFirst, 'a/+'), 'check', 'a/b is reachable through a/+');
+    const denyFirst = compileAcl([
+      { action: 'subscribe', permission: 'deny', topic: 'a/#' },
+      { action: 'subscribe', permission: 'allow', topic: 'a/b' },
+    ], subject);
+    assert.equal(decide(denyFirst, 'a/b'), 'deny');
+    assert.equal(decide(denyFirst, 'a/+'), 'deny', 'the allow rule is shadowed by the covering deny');
+  });
+
+  test('publish-only rules never touch subscriptions', () => {
+    const acl = compileAcl([{ action: 'publish', permission: 'deny', topic: '#' }], subject);
+    assert.equal(decide(acl, '#'), 'allow');
+  });
+
+  test('every decision agrees with the first applicable rule, topic by topic (exhaustive over a small space)', () => {
+    // Reference: the documented semantics, applied to each topic a filter can match.
+    const levels = ['a', 'b', '$s'];
+    const topics: string[] = [];
+    for (const x of levels) {
+      topics.push(x);
+      for (const y of levels.slice(0, 2)) {
+        topics.push(`${x}/${y}`);
+        for (const z of levels.slice(0, 2)) topics.push(`${x}/${y}/${z}`);
+      }
+    }
+    const ruleFilters = ['a/#', 'a/b', '+/b', 'a/+/a', '#', '$s/#', 'b'];
+    const filters = ['#', '+', '+/+', '+/#', 'a/#', 'a/+', 'a/b', 'a/+/a', '+/b/#', 'b/#', '$s/#', '$s/+', 'a/b/a'];
+    const ruleSets: AclRule[][] = [];
+    for (const f1 of ruleFilters) {
+      for (const f2 of ruleFilters) {
+        for (const [p1, p2] of [['deny', 'allow'], ['allow', 'deny'], ['deny', 'deny']] as const) {
+          ruleSets.push([{ action: 'subscribe', permission: p1, topic: f1 }, { action: 'all', permission: p2, topic: f2 }]);
+        }
+      }
+    }
+    for (const rules of ruleSets) {
+      for (const defaultAllow of [true, false]) {
+        const acl = compileAcl(rules, subject, defaultAllow);
+        const reference = (topic: string): boolean => {
+          const rule = rules.find((r) => topicMatches(r.topic, topic));
+          return rule === undefined ? defaultAllow : rule.permission === 'allow';
+        };
+        for (const filter of filters) {
+          const reached = topics.filter((t) => topicMatches(filter, t));
+          const decision = aclSubscribe(acl, filter);
+          const where = `${JSON.stringify(rules)} default ${defaultAllow ? 'allow' : 'deny'}, filter ${filter}`;
+          if (decision === 'allow') assert.ok(reached.every(reference), `granted plainly but a topic is denied: ${where}`);
+          else if (decision === 'deny') assert.ok(!reached.some(reference), `refused but a topic is allowed: ${where}`);
+          else for (const t of reached) assert.equal(decision.allows(t), reference(t), `${where}, topic ${t}`);
+        }
+      }
+    }
+  });
+
+  test('a filter is refused only when no topic it can match is allowed (exhaustive check above); e.g. deny #: everything but $ topics', () => {
+    const acl = compileAcl([{ action: 'subscribe', permission: 'deny', topic: '#' }], subject);
+    assert.equal(decide(acl, 'x/#'), 'deny');
+    assert.equal(decide(acl, '$SYS/x'), 'allow');
+  });
+
+  test('an unknown device (restored session): every device\'s deny rules apply, no device\'s allow rule does', () => {
+    const rules: AclRule[] = [
+      { device: 'dev-1', action: 'subscribe', permission: 'allow', topic: 'mine/#' },
+      { action: 'subscribe', permission: 'allow', topic: 'devices/%d/#' },
+      { device: 'dev-2', action: 'subscribe', permission: 'deny', topic: 'hidden/#' },
+      { action: 'subscribe', permission: 'deny', topic: 'cmd/%d' },
+    ];
+    const acl = compileAcl(rules, { accountId: 'acct-A', deviceId: UNKNOWN_DEVICE, clientId: 'c' }, true);
+    assert.equal(decide(acl, 'hidden/x'), 'deny');
+    assert.equal(decide(acl, 'cmd/any'), 'deny');
+    const check = aclSubscribe(acl, '#');
+    assert.ok(typeof check !== 'string');
+    assert.deepEqual(['hidden/x', 'cmd/dev-1', 'mine/x', 'devices/dev-1/x'].map((t) => check.allows(t)), [false, false, true, true]);
+    const closed = compileAcl(rules, { accountId: 'acct-A', deviceId: UNKNOWN_DEVICE, clientId: 'c' }, false);
+    assert.equal(decide(closed, 'mine/#'), 'deny', 'a device\'s allow rule grants nothing when the device is unknown');
+    assert.equal(decide(closed, 'devices/dev-1/#'), 'deny');
   });
 });

@@ -1,5 +1,6 @@
 import type { ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import { protocolError } from '../errors.ts';
+import type { DeliveryFilter, SubscribeVerdict } from '../hooks.ts';
 import { ReasonCode, SubackFailureV3, isFailure } from '../reason-codes.ts';
 import { parseSubscriptionFilter, type ParsedFilter } from '../routing/topic.ts';
 import type { SubscriptionOptions } from '../session/session-store.ts';
@@ -25,7 +26,7 @@ export function handleSubscribe(channel: Channel, packet: ISubscribePacket): voi
   }
   if (packet.subscriptions.length === 0) throw protocolError('SUBSCRIBE without topic filters');
   const invalid = v5 ? ReasonCode.TopicFilterInvalid : SubackFailureV3;
-  const results: Array<number | Promise<number>> = [];
+  const results: Array<SubscribeVerdict | Promise<SubscribeVerdict>> = [];
   const requests: Array<Request | null> = [];
   const authorize = broker.hooks.authorizeSubscribe;
   let asynchronous = false;
@@ -50,7 +51,7 @@ export function handleSubscribe(channel: Channel, packet: ISubscribePacket): voi
       results.push(qos);
       continue;
     }
-    let verdict: number | Promise<number>;
+    let verdict: SubscribeVerdict | Promise<SubscribeVerdict>;
     try {
       verdict = authorize(channel.client!, sub.topic, qos);
     } catch {
@@ -63,21 +64,25 @@ export function handleSubscribe(channel: Channel, packet: ISubscribePacket): voi
     results.push(verdict);
   }
   if (!asynchronous) {
-    complete(channel, packet.messageId!, requests, results as number[]);
+    complete(channel, packet.messageId!, requests, results as SubscribeVerdict[]);
     return;
   }
   void Promise.all(results).then((codes) => complete(channel, packet.messageId!, requests, codes));
 }
 
-function complete(channel: Channel, messageId: number, requests: Array<Request | null>, verdicts: number[]): void {
+function complete(channel: Channel, messageId: number, requests: Array<Request | null>, verdicts: SubscribeVerdict[]): void {
   if (channel.session === null || channel.client === null) return;
   const v5 = channel.protocolVersion === 5;
   const broker = channel.broker;
   const granted: number[] = [];
   const fresh: boolean[] = [];
+  const filters: Array<DeliveryFilter | null> = [];
   for (let i = 0; i < requests.length; i++) {
     const request = requests[i];
-    let code = verdicts[i]!;
+    const verdict = verdicts[i]!;
+    let code = typeof verdict === 'number' ? verdict : verdict.qos;
+    const deliver = typeof verdict === 'number' ? null : verdict.deliver;
+    filters.push(deliver);
     if (request === null || request === undefined) {
       granted.push(code);
       fresh.push(false);
@@ -100,7 +105,7 @@ function complete(channel: Channel, messageId: number, requests: Array<Request |
     // The hook may downgrade the QoS, never raise it.
     const qos = Math.min(code, request.options.qos) as 0 | 1 | 2;
     request.options.qos = qos;
-    fresh.push(broker.subscribe(channel.session, request.filter, request.parsed, request.options));
+    fresh.push(broker.subscribe(channel.session, request.filter, request.parsed, request.options, deliver));
     granted.push(qos);
   }
   channel.writePacket({ cmd: 'suback', messageId, granted } as Packet);
@@ -111,7 +116,7 @@ function complete(channel: Channel, messageId: number, requests: Array<Request |
     const { retainHandling } = request.options;
     // Retained messages are not sent for shared subscriptions (MQTT 5 §4.8.2).
     if (request.parsed.group !== null || retainHandling === 2 || (retainHandling === 1 && !fresh[i])) continue;
-    broker.sendRetained(channel.session, request.parsed.filter, request.options);
+    broker.sendRetained(channel.session, request.parsed.filter, request.options, filters[i] ?? null);
   }
 }
 

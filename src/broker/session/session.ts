@@ -1,3 +1,4 @@
+import type { DeliveryFilter } from '../hooks.ts';
 import type { Message } from '../message.ts';
 import type { Outbound } from './outbound.ts';
 import { OutboundQueue, outboundBytes } from './outbound-queue.ts';
@@ -11,6 +12,8 @@ export interface Subscription {
   readonly topicFilter: string;
   readonly group: string | null;
   readonly options: SubscriptionOptions;
+  /** Asked per message when the grant came with one; null (the common case) = every message. */
+  readonly deliver: DeliveryFilter | null;
 }
 
 /**
