@@ -1,10 +1,11 @@
 import type { Packet } from 'mqtt-packet';
 import type { Broker } from '../broker.ts';
 import type { ClientInfo } from '../client-info.ts';
-import { ControlDecoder, encodeAck, encodeControl, encodePingresp } from '../codec/control-codec.ts';
+import { ControlDecoder, decodeAck, encodeAck, encodeControl, encodePingresp } from '../codec/control-codec.ts';
 import { FrameReader, type FrameSink } from '../codec/frame-reader.ts';
 import { PacketType } from '../codec/packet-type.ts';
 import { decodePublish, encodePublish, packetIdOffset } from '../codec/publish-codec.ts';
+import { decodeSubscribe, decodeUnsubscribe } from '../codec/subscribe-codec.ts';
 import { ProtocolViolation, malformed, protocolError } from '../errors.ts';
 import type { DisconnectCause } from '../hooks.ts';
 import type { Message } from '../message.ts';
@@ -134,10 +135,10 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
         this.transport.write(encodePingresp());
         return;
       case PacketType.Subscribe:
-        handleSubscribe(this, this.#decode(frame, 'subscribe'));
+        handleSubscribe(this, decodeSubscribe(frame, bodyOffset, this.protocolVersion));
         return;
       case PacketType.Unsubscribe:
-        handleUnsubscribe(this, this.#decode(frame, 'unsubscribe'));
+        handleUnsubscribe(this, decodeUnsubscribe(frame, bodyOffset, this.protocolVersion));
         return;
       case PacketType.Disconnect:
         handleDisconnect(this, this.#decode(frame, 'disconnect'));
@@ -157,13 +158,9 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
     return packet as Extract<Packet, { cmd: C }>;
   }
 
-  /** PUBACK/PUBREC/PUBREL/PUBCOMP, decoded by hand: they are most of QoS 1/2 traffic. */
+  /** PUBACK/PUBREC/PUBREL/PUBCOMP: the outbound QoS 1/2 flows of the session. */
   #handleAck(type: number, frame: Buffer, bodyOffset: number): void {
-    const expectedFlags = type === PacketType.Pubrel ? 0x02 : 0x00;
-    if ((frame[0]! & 0x0f) !== expectedFlags) throw malformed(`acknowledgement type ${type} with wrong header flags`);
-    if (frame.length < bodyOffset + 2) throw malformed('acknowledgement without a packet identifier');
-    if (this.protocolVersion < 5 && frame.length !== bodyOffset + 2) throw malformed('v3 acknowledgement with extra bytes');
-    const packetId = frame.readUInt16BE(bodyOffset);
+    const packetId = decodeAck(frame, bodyOffset, this.protocolVersion);
     const reasonCode = frame.length > bodyOffset + 2 ? frame[bodyOffset + 2]! : ReasonCode.Success;
     const session = this.session!;
     switch (type) {
