@@ -333,11 +333,18 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
   }
 
   #violation(err: unknown): void {
-    const violation = err instanceof ProtocolViolation
-      ? err
-      : new ProtocolViolation(ReasonCode.ImplementationSpecificError, `internal error: ${err instanceof Error ? err.message : String(err)}`);
     if (this.state === ChannelState.Closed) return;
-    this.broker.emit('client.error', this.client, { remoteAddress: this.remoteAddress, reasonCode: violation.reasonCode, message: violation.message });
+    // A ProtocolViolation is the client's fault (0x81, 0x82, ...). Anything else thrown while handling
+    // a packet is ours: 0x83 for the client, and the error itself on the event stream, to be logged
+    // and fixed (issue 14: 0x83 never stands for bad input).
+    const ours = !(err instanceof ProtocolViolation);
+    const violation = ours ? new ProtocolViolation(ReasonCode.ImplementationSpecificError, 'internal error, logged by the server') : err;
+    this.broker.emit('client.error', this.client, {
+      remoteAddress: this.remoteAddress,
+      reasonCode: violation.reasonCode,
+      message: ours ? `internal error: ${err instanceof Error ? err.message : String(err)}` : violation.message,
+      ...(ours ? { fault: err } : {}),
+    });
     const cause: DisconnectCause = violation.reasonCode === ReasonCode.PacketTooLarge ? 'packet-too-large' : 'protocol-error';
     this.kick(violation.reasonCode, cause, violation.message);
   }
