@@ -79,6 +79,7 @@ export interface Settings {
   maxSubscriptions: number;
   topicAliasMaximum: number;
   serverKeepAlive: number;
+  maxKeepalive: number;
   maxSessionExpiry: number;
   takeoverLimit: number;
   takeoverBackoff: number;
@@ -357,6 +358,13 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     default: DEFAULT_LIMITS.serverKeepAlive,
     parse: integer('seconds', 0, 65_535),
   },
+  maxKeepalive: {
+    group: 'Limits',
+    arg: '<seconds>',
+    description: 'largest keep alive a client may use, in seconds; v5 clients asking for more (or 0) are told this value, v3 clients are refused (CONNACK 2); 0 = no cap',
+    default: DEFAULT_LIMITS.maxKeepalive,
+    parse: integer('seconds', 0, 65_535),
+  },
   maxSessionExpiry: {
     group: 'Limits',
     arg: '<seconds>',
@@ -519,6 +527,7 @@ function toConfig(s: Settings, fileOnly: { acl: AclRule[]; plans: Plan[] }): Con
       maxSubscriptions: s.maxSubscriptions,
       topicAliasMaximum: s.topicAliasMaximum,
       serverKeepAlive: s.serverKeepAlive,
+      maxKeepalive: s.maxKeepalive,
       maxSessionExpiry: s.maxSessionExpiry,
       takeoverLimit: s.takeoverLimit,
       takeoverBackoffMs: s.takeoverBackoff,

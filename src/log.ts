@@ -50,6 +50,22 @@ export function createLogger(options: LoggerOptions): Logger {
   );
 }
 
+/**
+ * Characters that must not reach an operator's terminal raw: C0 controls (ESC starts escape
+ * sequences that recolour, retitle or rewrite the screen), DEL, C1 controls (U+009B is a one-character
+ * CSI), and the Unicode line separators and bidirectional overrides that make a line read as
+ * something else. Client ids, usernames and topics are chosen by clients, so they may hold any of them.
+ */
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const UNSAFE_ALL = new RegExp(UNSAFE_CHARS.source, 'g');
+/** A value written bare: no whitespace, quotes or unsafe characters. */
+const BARE = new RegExp(`^[^\\s"${UNSAFE_CHARS.source.slice(1, -1)}]*$`);
+
+/** Writes each unsafe character as a JSON-style \uXXXX escape. */
+export function escapeControl(text: string): string {
+  return UNSAFE_CHARS.test(text) ? text.replace(UNSAFE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : text;
+}
+
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
 
 /**
@@ -72,13 +88,15 @@ class TextLines implements DestinationStream {
       return;
     }
     const { level, time, msg, err, ...fields } = record;
-    let text = `${new Date(Number(time)).toISOString()} ${LEVEL_NAMES[Number(level)] ?? String(level)} ${String(msg ?? '')}`;
+    // Every part that can hold client-chosen text is escaped (issue 14: an ESC in a client id reached
+    // the operator's terminal). JSON.stringify escapes C0 controls only, hence escapeControl after it.
+    let text = `${new Date(Number(time)).toISOString()} ${LEVEL_NAMES[Number(level)] ?? String(level)} ${escapeControl(String(msg ?? ''))}`;
     for (const [key, value] of Object.entries(fields)) {
-      text += ` ${key}=${typeof value === 'string' && !/\s/.test(value) ? value : JSON.stringify(value)}`;
+      text += ` ${escapeControl(key)}=${typeof value === 'string' && BARE.test(value) ? value : escapeControl(JSON.stringify(value) ?? String(value))}`;
     }
     if (err !== undefined) {
       const stack = (err as { stack?: unknown }).stack;
-      text += typeof stack === 'string' ? `\n  ${stack.replaceAll('\n', '\n  ')}` : ` err=${JSON.stringify(err)}`;
+      text += typeof stack === 'string' ? `\n  ${stack.split('\n').map(escapeControl).join('\n  ')}` : ` err=${escapeControl(JSON.stringify(err))}`;
     }
     this.#out.write(`${text}\n`);
   }

@@ -351,9 +351,19 @@ function logBrokerEvents(broker: Broker, log: Logger): void {
       log.info({ ...who(client), cause: detail.cause, reasonCode: detail.reasonCode, detail: detail.detail }, 'client disconnected');
     });
     broker.on('client.error', (client, detail) => {
+      if (detail.fault !== undefined) return; // logged as an error below
       log.info(
         { ...(client === null ? { address: detail.remoteAddress } : who(client)), reasonCode: detail.reasonCode, error: detail.message },
         'client error, connection closed',
+      );
+    });
+  }
+  if (log.isLevelEnabled('error')) {
+    broker.on('client.error', (client, detail) => {
+      if (detail.fault === undefined) return;
+      log.error(
+        { ...(client === null ? { address: detail.remoteAddress } : who(client)), reasonCode: detail.reasonCode, err: detail.fault },
+        'internal error while handling a client packet (a bug), connection closed',
       );
     });
   }

@@ -39,6 +39,12 @@ export interface BrokerLimits {
   topicAliasMaximum: number;
   /** Server keep alive override, seconds; 0 = accept the client's value. */
   serverKeepAlive: number;
+  /**
+   * Largest keep alive a client may use, seconds; 0 = no cap (Mosquitto's `max_keepalive`). A v5
+   * client asking for more, or for 0, is told this value as Server Keep Alive and held to it; a v3
+   * client is refused with CONNACK 0x02, since v3 has no way to tell it (what Mosquitto 2 does).
+   */
+  maxKeepalive: number;
   /** Upper bound on session expiry, seconds (also applied to v3 clean=false sessions). */
   maxSessionExpiry: number;
   /** Takeovers of one client id allowed per minute before it is refused (takeover storm). */
@@ -61,6 +67,7 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   maxSubscriptions: 1000,
   topicAliasMaximum: 65_535,
   serverKeepAlive: 0,
+  maxKeepalive: 0,
   maxSessionExpiry: 0xffffffff,
   takeoverLimit: 10,
   takeoverBackoffMs: 60_000,

@@ -98,8 +98,11 @@ export interface BrokerEvents {
   'client.subscribe': [client: ClientInfo, subscriptions: Array<{ filter: string; qos: number; result: number }>];
   'client.unsubscribe': [client: ClientInfo, filters: string[]];
   'client.disconnect': [client: ClientInfo, detail: { cause: DisconnectCause; reasonCode?: number; detail?: string }];
-  /** A protocol violation or malformed input; the connection is closed. `client` is null before CONNECT. */
-  'client.error': [client: ClientInfo | null, detail: { remoteAddress: string; reasonCode: number; message: string }];
+  /**
+   * A protocol violation or malformed input; the connection is closed. `client` is null before
+   * CONNECT. `fault` is set when the error was the broker's own (reason 0x83): a bug to log and fix.
+   */
+  'client.error': [client: ClientInfo | null, detail: { remoteAddress: string; reasonCode: number; message: string; fault?: unknown }];
   'message.publish': [client: ClientInfo | null, message: Message];
   'message.delivered': [client: ClientInfo, message: Message, qos: number];
   /** A client id is being taken over in a loop and is refused until `blockedUntil` (SPEC §2). */

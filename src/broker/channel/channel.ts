@@ -1,10 +1,11 @@
 import type { Packet } from 'mqtt-packet';
 import type { Broker } from '../broker.ts';
 import type { ClientInfo } from '../client-info.ts';
-import { ControlDecoder, encodeAck, encodeControl, encodePingresp } from '../codec/control-codec.ts';
+import { ControlDecoder, decodeAck, encodeAck, encodeControl, encodePingresp } from '../codec/control-codec.ts';
 import { FrameReader, type FrameSink } from '../codec/frame-reader.ts';
 import { PacketType } from '../codec/packet-type.ts';
 import { decodePublish, encodePublish, packetIdOffset } from '../codec/publish-codec.ts';
+import { decodeSubscribe, decodeUnsubscribe } from '../codec/subscribe-codec.ts';
 import { ProtocolViolation, malformed, protocolError } from '../errors.ts';
 import type { DisconnectCause } from '../hooks.ts';
 import type { Message } from '../message.ts';
@@ -134,10 +135,10 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
         this.transport.write(encodePingresp());
         return;
       case PacketType.Subscribe:
-        handleSubscribe(this, this.#decode(frame, 'subscribe'));
+        handleSubscribe(this, decodeSubscribe(frame, bodyOffset, this.protocolVersion));
         return;
       case PacketType.Unsubscribe:
-        handleUnsubscribe(this, this.#decode(frame, 'unsubscribe'));
+        handleUnsubscribe(this, decodeUnsubscribe(frame, bodyOffset, this.protocolVersion));
         return;
       case PacketType.Disconnect:
         handleDisconnect(this, this.#decode(frame, 'disconnect'));
@@ -157,13 +158,9 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
     return packet as Extract<Packet, { cmd: C }>;
   }
 
-  /** PUBACK/PUBREC/PUBREL/PUBCOMP, decoded by hand: they are most of QoS 1/2 traffic. */
+  /** PUBACK/PUBREC/PUBREL/PUBCOMP: the outbound QoS 1/2 flows of the session. */
   #handleAck(type: number, frame: Buffer, bodyOffset: number): void {
-    const expectedFlags = type === PacketType.Pubrel ? 0x02 : 0x00;
-    if ((frame[0]! & 0x0f) !== expectedFlags) throw malformed(`acknowledgement type ${type} with wrong header flags`);
-    if (frame.length < bodyOffset + 2) throw malformed('acknowledgement without a packet identifier');
-    if (this.protocolVersion < 5 && frame.length !== bodyOffset + 2) throw malformed('v3 acknowledgement with extra bytes');
-    const packetId = frame.readUInt16BE(bodyOffset);
+    const packetId = decodeAck(frame, bodyOffset, this.protocolVersion);
     const reasonCode = frame.length > bodyOffset + 2 ? frame[bodyOffset + 2]! : ReasonCode.Success;
     const session = this.session!;
     switch (type) {
@@ -336,11 +333,18 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
   }
 
   #violation(err: unknown): void {
-    const violation = err instanceof ProtocolViolation
-      ? err
-      : new ProtocolViolation(ReasonCode.ImplementationSpecificError, `internal error: ${err instanceof Error ? err.message : String(err)}`);
     if (this.state === ChannelState.Closed) return;
-    this.broker.emit('client.error', this.client, { remoteAddress: this.remoteAddress, reasonCode: violation.reasonCode, message: violation.message });
+    // A ProtocolViolation is the client's fault (0x81, 0x82, ...). Anything else thrown while handling
+    // a packet is ours: 0x83 for the client, and the error itself on the event stream, to be logged
+    // and fixed (issue 14: 0x83 never stands for bad input).
+    const ours = !(err instanceof ProtocolViolation);
+    const violation = ours ? new ProtocolViolation(ReasonCode.ImplementationSpecificError, 'internal error, logged by the server') : err;
+    this.broker.emit('client.error', this.client, {
+      remoteAddress: this.remoteAddress,
+      reasonCode: violation.reasonCode,
+      message: ours ? `internal error: ${err instanceof Error ? err.message : String(err)}` : violation.message,
+      ...(ours ? { fault: err } : {}),
+    });
     const cause: DisconnectCause = violation.reasonCode === ReasonCode.PacketTooLarge ? 'packet-too-large' : 'protocol-error';
     this.kick(violation.reasonCode, cause, violation.message);
   }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IConnectPacket, Packet } from 'mqtt-packet';
+import type { BrokerLimits } from '../broker-options.ts';
 import type { ClientInfo } from '../client-info.ts';
 import type { ControlDecoder } from '../codec/control-codec.ts';
 import { peekProtocolLevel } from '../codec/control-codec.ts';
@@ -77,6 +78,14 @@ export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: numbe
     keepalive: packet.keepalive ?? 0,
     userProperties: userProperties.connect,
   };
+  if (!v5 && exceedsMaxKeepalive(request.keepalive, limits.maxKeepalive)) {
+    // v3 cannot be told a server keep alive; Mosquitto 2's max_keepalive refuses such a client with
+    // "identifier rejected" (its handle_connect.c), and so do we, before any session is touched.
+    const reasonString = `keep alive ${request.keepalive} s is not within the server's maximum of ${limits.maxKeepalive} s (0 = none is not allowed either)`;
+    channel.broker.emit('client.connack', request, { reasonCode: ReasonCode.ClientIdentifierNotValid, sessionPresent: false, reasonString });
+    refuse(channel, ReasonCode.ClientIdentifierNotValid, reasonString);
+    return;
+  }
   const authenticate = channel.broker.hooks.authenticate;
   if (authenticate === undefined) {
     accept(channel, request, { ok: true }, will, expiry, requestedExpiry, assignedClientId);
@@ -140,7 +149,7 @@ function accept(
   channel.state = ChannelState.Connected;
 
   const limits = broker.limits;
-  const serverKeepAlive = v5 && limits.serverKeepAlive > 0 ? limits.serverKeepAlive : undefined;
+  const serverKeepAlive = v5 ? serverKeepAliveFor(request.keepalive, limits) : undefined;
   const keepalive = serverKeepAlive ?? request.keepalive;
   channel.lastActivity = Date.now();
   channel.startKeepalive(keepalive);
@@ -176,6 +185,22 @@ function accept(
   });
   session.attach(channel);
   channel.resumeHeldFrames();
+}
+
+/** Whether a requested keep alive breaks the --max-keepalive cap (0 = no cap); 0 means "none" and breaks it. */
+function exceedsMaxKeepalive(keepalive: number, cap: number): boolean {
+  return cap > 0 && (keepalive === 0 || keepalive > cap);
+}
+
+/**
+ * The Server Keep Alive a v5 client is told (MQTT 5 §3.2.2.3.14; it must then use it, and we hold it
+ * to 1.5x that), or undefined to keep its own: the configured override, then capped by maxKeepalive.
+ */
+function serverKeepAliveFor(requested: number, limits: BrokerLimits): number | undefined {
+  const override = limits.serverKeepAlive > 0;
+  let keepalive = override ? limits.serverKeepAlive : requested;
+  if (exceedsMaxKeepalive(keepalive, limits.maxKeepalive)) keepalive = limits.maxKeepalive;
+  return override || keepalive !== requested ? keepalive : undefined;
 }
 
 /** Sends a refusing CONNACK and closes (MQTT 5 §3.2.2.2: a failure CONNACK ends the connection). */

@@ -42,7 +42,7 @@ export function readConnectUserProperties(frame: Buffer, bodyOffset: number): Co
   const [connect, connectBytes] = readUserProperties(frame, pos, end);
   pos += connectBytes;
   if ((flags & WILL_FLAG) === 0) return { connect, will: undefined };
-  const [, clientIdBytes] = readString(frame, pos, end);
+  const [, clientIdBytes] = readString(frame, pos, end, 'CONNECT client identifier');
   pos += clientIdBytes;
   const [will] = readUserProperties(frame, pos, end);
   return { connect, will };
@@ -59,12 +59,14 @@ function readUserProperties(frame: Buffer, pos: number, end: number): [UserPrope
   while (pos < blockEnd) {
     const id = frame[pos++]!;
     if (id === USER_PROPERTY) {
-      const [name, n1] = readString(frame, pos, blockEnd);
-      const [value, n2] = readString(frame, pos + n1, blockEnd);
+      const [name, n1] = readString(frame, pos, blockEnd, 'CONNECT user property name');
+      const [value, n2] = readString(frame, pos + n1, blockEnd, 'CONNECT user property value');
       (pairs ??= []).push([name, value]);
       pos += n1 + n2;
     } else if (LENGTH_PREFIXED.has(id)) {
-      pos += readString(frame, pos, blockEnd)[1];
+      // Skipped by its length, not decoded: binary values (correlation or authentication data) are no UTF-8.
+      if (pos + 2 > blockEnd || pos + 2 + frame.readUInt16BE(pos) > blockEnd) throw malformed('CONNECT property runs past its block');
+      pos += 2 + frame.readUInt16BE(pos);
     } else if (id === SUBSCRIPTION_IDENTIFIER) {
       pos += readVarint(frame, pos, blockEnd)[1];
     } else {

@@ -2,6 +2,7 @@ import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import { malformed } from '../errors.ts';
 import { PacketType } from './packet-type.ts';
+import { PropertyId, readProperties } from './properties.ts';
 
 /**
  * Decodes every packet but PUBLISH with mqtt-packet. One parser per connection: it learns the
@@ -22,18 +23,52 @@ export class ControlDecoder {
     });
   }
 
-  /** Decodes one complete frame (as cut by FrameReader). Throws a malformed-packet violation. */
+  /**
+   * Decodes one complete frame (as cut by FrameReader). Whatever mqtt-packet refuses, or throws
+   * while parsing our client's bytes, is the client's malformed packet (MQTT 5 §4.13), named with
+   * the packet type so the reason string says what was wrong where.
+   */
   decode(frame: Buffer): Packet {
     this.#packet = null;
     this.#error = null;
-    this.#parser.parse(frame);
+    const name = PACKET_NAMES[frame[0]! >> 4] ?? 'packet';
+    try {
+      this.#parser.parse(frame);
+    } catch (err) {
+      throw malformed(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
     // The parser reports through the listeners above, synchronously.
     const error = this.#error as Error | null;
     const packet = this.#packet as Packet | null;
-    if (error !== null) throw malformed(error.message);
-    if (packet === null) throw malformed('incomplete packet');
+    if (error !== null) throw malformed(`${name}: ${error.message}`);
+    if (packet === null) throw malformed(`${name}: incomplete packet`);
     return packet;
   }
+}
+
+const PACKET_NAMES = ['reserved packet type 0', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP', 'SUBSCRIBE', 'SUBACK', 'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'AUTH'];
+
+const ACK_PROPERTIES = [PropertyId.ReasonString, PropertyId.UserProperty];
+
+/**
+ * Checks a PUBACK, PUBREC, PUBREL or PUBCOMP (MQTT 5 §3.4-3.7) and returns its packet identifier;
+ * the reason code, if any, is the byte after it. By hand and without allocating: acknowledgements
+ * are most of QoS 1/2 traffic. v5 may add a reason code, then properties (reason string, user
+ * properties) that must fill the rest of the packet exactly; v3 is exactly the packet identifier.
+ */
+export function decodeAck(frame: Buffer, bodyOffset: number, protocolVersion: number): number {
+  const type = frame[0]! >> 4;
+  const name = PACKET_NAMES[type]!;
+  const expectedFlags = type === PacketType.Pubrel ? 0x02 : 0x00;
+  if ((frame[0]! & 0x0f) !== expectedFlags) throw malformed(`${name} with wrong header flags`);
+  const end = frame.length;
+  if (end < bodyOffset + 2) throw malformed(`${name} without a packet identifier`);
+  if (protocolVersion < 5 && end !== bodyOffset + 2) throw malformed(`v3 ${name} with extra bytes`);
+  if (end > bodyOffset + 3) {
+    const read = readProperties(frame, bodyOffset + 3, end, name, ACK_PROPERTIES);
+    if (read.end !== end) throw malformed(`${name} has bytes after its properties`);
+  }
+  return frame.readUInt16BE(bodyOffset);
 }
 
 /** Encodes a control packet (CONNACK, SUBACK, DISCONNECT, ...) with mqtt-packet. */

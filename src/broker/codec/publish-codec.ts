@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { ProtocolViolation, malformed, protocolError } from '../errors.ts';
 import { ReasonCode } from '../reason-codes.ts';
 import type { MessageProperties, UserProperty } from '../message.ts';
@@ -43,6 +44,9 @@ export function decodePublish(frame: Buffer, bodyOffset: number, protocolVersion
   pos += 2;
   if (pos + topicLength > end) throw malformed('PUBLISH topic runs past the packet');
   const topic = frame.toString('utf8', pos, pos + topicLength);
+  // MQTT-1.5.4-1: ill-formed UTF-8 is a Malformed Packet. Node decodes it as U+FFFD, so only a topic
+  // holding one pays the full check (wire-reader.ts decodeUtf8, inlined here: the hot path).
+  if (topic.includes('\uFFFD') && !isUtf8(frame.subarray(pos, pos + topicLength))) throw malformed('PUBLISH topic name is not valid UTF-8');
   pos += topicLength;
   let packetId = 0;
   if (qos > 0) {
@@ -84,13 +88,13 @@ export function decodePublish(frame: Buffer, bodyOffset: number, protocolVersion
             pos += 4;
             break;
           case Prop.ContentType: {
-            const [s, n] = readString(frame, pos, propsEnd);
+            const [s, n] = readString(frame, pos, propsEnd, 'PUBLISH content type');
             properties.contentType = s;
             pos += n;
             break;
           }
           case Prop.ResponseTopic: {
-            const [s, n] = readString(frame, pos, propsEnd);
+            const [s, n] = readString(frame, pos, propsEnd, 'PUBLISH response topic');
             if (s.length === 0 || s.includes('+') || s.includes('#')) throw protocolError('response topic must be a valid topic name');
             properties.responseTopic = s;
             pos += n;
@@ -112,8 +116,8 @@ export function decodePublish(frame: Buffer, bodyOffset: number, protocolVersion
             pos += 2;
             break;
           case Prop.UserProperty: {
-            const [name, n1] = readString(frame, pos, propsEnd);
-            const [value, n2] = readString(frame, pos + n1, propsEnd);
+            const [name, n1] = readString(frame, pos, propsEnd, 'PUBLISH user property name');
+            const [value, n2] = readString(frame, pos + n1, propsEnd, 'PUBLISH user property value');
             (userProperties ??= []).push([name, value]);
             pos += n1 + n2;
             break;
