@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import {
   type ProcessResult,
+  type RunningProcess,
   type TestBroker,
   MessageCollector,
   connect,
@@ -17,6 +18,7 @@ import {
   startBroker,
   waitForMessages,
 } from './helpers.ts';
+import { waitUntil } from './wire-helpers.ts';
 
 const HOST = '127.0.0.1';
 const T = { timeout: 30_000 };
@@ -63,7 +65,7 @@ describe('mosquitto_pub / mosquitto_sub', () => {
     });
   }
 
-  function mosquittoSub(version: string, args: string[], timeoutMs = 10_000): { done: Promise<ProcessResult>; kill: (s?: NodeJS.Signals) => void } {
+  function mosquittoSub(version: string, args: string[], timeoutMs = 10_000): RunningProcess {
     const proc = spawnProcess('mosquitto_sub', ['-h', HOST, '-p', String(tb.port), '-V', version, ...args], { timeoutMs });
     kills.push(() => proc.kill('SIGKILL'));
     return proc;
@@ -122,6 +124,9 @@ describe('mosquitto_pub / mosquitto_sub', () => {
         const sub = mosquittoSub(V.flag, ['-t', topic, '-q', '2', '-C', '2', '-F', FORMAT]);
         await ready;
         await mosquittoPub(V.other, ['-t', topic, '-q', '2', '-m', 'from-other']);
+        // mosquitto_sub hands a QoS 2 message on only after the broker's PUBREL, so a QoS 1 message
+        // published meanwhile could print first: wait for the first line before sending the second.
+        await waitUntil(() => sub.stdout().includes('from-other'), 'the QoS 2 message printed', 10_000);
         await mosquittoPub(V.other, ['-t', topic, '-q', '1', '-m', 'again']);
         const result = await sub.done;
         assertExited(result);
