@@ -3,7 +3,8 @@ import type http from 'node:http';
 import type https from 'node:https';
 import { DEFAULT_LIMITS, type BrokerLimits, type BrokerOptions } from './broker-options.ts';
 import { Channel, ChannelState } from './channel/channel.ts';
-import type { Will } from './channel/will.ts';
+import type { HeldAck } from './channel/held-ack.ts';
+import { fromStoredWill, toStoredWill, type Will } from './channel/will.ts';
 import type { ClientInfo } from './client-info.ts';
 import type { BrokerEvents, BrokerHooks, DeliveryFilter, DisconnectCause } from './hooks.ts';
 import type { Message } from './message.ts';
@@ -24,6 +25,9 @@ import type { Listener, Transport } from './transport/transport.ts';
 import { attachWebSocket, listenWs } from './transport/ws.ts';
 
 const NEVER_EXPIRES = 0xffffffff;
+/** `publishWrites` bits: the stores a publish wrote to. */
+const WROTE_RETAINED = 1;
+const WROTE_SESSIONS = 2;
 
 export interface BrokerCounters {
   connections: number;
@@ -38,7 +42,8 @@ export interface BrokerCounters {
  * through `hooks`, the event stream and the two stores.
  *
  * The core of a publish, in order: store retained, match routes, hand each matching session the
- * message (one shared object; encodings shared per tick), count.
+ * message (one shared object; encodings shared per tick), count. What it wrote to a store is noted
+ * (`publishWrites`) so the publisher's PUBACK/PUBREC can wait until it is durable (`awaitWrites`).
  */
 export class Broker extends EventEmitter<BrokerEvents> implements SessionObserver {
   readonly limits: BrokerLimits;
@@ -61,6 +66,9 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
   readonly #withheld: Subscription[] = [];
   #dispatchDepth = 0;
   #stamp = 0;
+  /** WROTE_* bits of the publish being routed (nested publishes add theirs). */
+  #writes = 0;
+  #publishWrites = 0;
   #closing = false;
 
   constructor(options: BrokerOptions = {}) {
@@ -70,7 +78,11 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
     this.#sessionStore = options.sessionStore ?? new MemorySessionStore();
     this.#retainedStore = options.retainedStore ?? new MemoryRetainedStore();
     this.#takeovers = new TakeoverGuard(this.limits.takeoverLimit, this.limits.takeoverBackoffMs);
-    this.#wills = new KeyedTimers((_key, will) => this.publishWill(will));
+    this.#wills = new KeyedTimers((key, will) => {
+      // Forget the stored will first: its removal and the copies it queues commit in one batch.
+      this.#sessions.get(key)?.saveWill(null);
+      this.publishWill(will);
+    });
     this.#expiries = new KeyedTimers((_key, session) => {
       if (session.link === null && this.#sessions.get(session.key) === session) this.endSession(session);
     });
@@ -81,15 +93,24 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
     return this.listenerCount('message.delivered') > 0;
   }
 
-  /** Loads persisted retained messages and sessions; call once before listening. */
+  /**
+   * Loads persisted retained messages and sessions; call once before listening. Timers that ran
+   * while the process was down are caught up (SPEC §2): a session whose expiry passed is deleted, a
+   * delayed will whose delay passed (or whose session expired) is published now, once, after every
+   * session is back so persistent subscribers get it; the others are scheduled for what is left.
+   */
   async start(): Promise<void> {
     for (const { namespace, message } of await this.#retainedStore.loadAll()) this.#retainedIndex(namespace).set(message);
     const now = Date.now();
+    const due: Will[] = [];
     for (const stored of await this.#sessionStore.loadAll()) {
       // A session that was connected when the process stopped counts as disconnected from now.
       const disconnectedAt = stored.disconnectedAt || now;
+      const will = stored.will === null ? null : fromStoredWill(stored.namespace, stored.will, this.hooks.restoreClient);
       if (stored.expiryInterval !== NEVER_EXPIRES && disconnectedAt + stored.expiryInterval * 1000 <= now) {
+        // The session ended while we were down, and with it the will delay (MQTT 5 §3.1.3.2.2).
         this.#sessionStore.deleteSession(stored.key);
+        if (will !== null) due.push(will);
         continue;
       }
       const session = new Session(stored.namespace, stored.clientId, stored.expiryInterval, this.#sessionStore, this, this.limits);
@@ -103,7 +124,19 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
       }
       this.#sessions.set(session.key, session);
       this.#scheduleExpiry(session, disconnectedAt);
+      if (will === null) {
+        session.saveWill(null); // dropped by restoreClient, if there was one
+        continue;
+      }
+      const wait = disconnectedAt + Math.min(will.delay, stored.expiryInterval) * 1000 - now;
+      if (wait > 0) {
+        this.#wills.schedule(session.key, wait, will);
+      } else {
+        session.saveWill(null);
+        due.push(will);
+      }
     }
+    for (const will of due) this.publishWill(will);
   }
 
   // ---- listeners -------------------------------------------------------------------------------
@@ -183,6 +216,15 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
     return { session, sessionPresent: false };
   }
 
+  /**
+   * Called once a CONNECT is accepted: a will with a delay is stored with its persistent session,
+   * so that a restart, or a crash, does not lose it (MQTT 5 §3.1.3.2.2); a will left by an earlier
+   * connection is removed.
+   */
+  keepWill(session: Session, will: Will | null): void {
+    session.saveWill(will !== null && Math.min(will.delay, session.expiryInterval) > 0 ? toStoredWill(will) : null);
+  }
+
   /** Ends a session: its subscriptions leave the router and a pending will is published now. */
   endSession(session: Session): void {
     if (this.#sessions.get(session.key) !== session) return;
@@ -210,11 +252,18 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
     channel.will = null;
     const ownsSession = session.link === channel;
     if (ownsSession) session.detach();
+    let willWaits = false;
     if (will !== null && cause !== 'server-shutdown') {
       const delay = Math.min(will.delay, session.expiryInterval);
       if (delay === 0 || !ownsSession) this.publishWill(will);
-      else this.#wills.schedule(session.key, delay * 1000, will);
+      else {
+        this.#wills.schedule(session.key, delay * 1000, will);
+        willWaits = true;
+      }
     }
+    // A will discarded (normal DISCONNECT, server shutdown) or published leaves the store; a waiting
+    // one stays there from CONNECT, its delay counted from the disconnectedAt saved below.
+    if (ownsSession && !willWaits) session.saveWill(null);
     if (ownsSession) {
       if (session.expiryInterval === 0) {
         this.endSession(session);
@@ -295,20 +344,49 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
    */
   publish(namespace: string, message: Message, from: ClientInfo | null = null): number {
     this.counters.messagesIn++;
+    const enclosing = this.#writes;
+    this.#writes = 0;
     if (message.retain) this.#storeRetained(namespace, message);
     if (this.listenerCount('message.publish') > 0) this.emit('message.publish', from, message);
-    return this.#dispatch(namespace, message);
+    const delivered = this.#dispatch(namespace, message);
+    const wrote = this.#writes;
+    this.#publishWrites = wrote;
+    this.#writes = enclosing | wrote;
+    return delivered;
+  }
+
+  /**
+   * Non-zero when the last `publish` wrote to a store: its retained message, or a QoS 1/2 copy for a
+   * persistent session. Read right after `publish`; 0 (no cost) for most publishes.
+   */
+  get publishWrites(): number {
+    return this.#publishWrites;
+  }
+
+  /** Holds `ack` until what the last publish wrote is durable (SPEC §2), one wait per store. */
+  awaitWrites(ack: HeldAck): void {
+    const wrote = this.#publishWrites;
+    if ((wrote & WROTE_RETAINED) !== 0) ack.awaitStore(this.#retainedStore);
+    if ((wrote & WROTE_SESSIONS) !== 0) ack.awaitStore(this.#sessionStore);
+  }
+
+  messageStored(): void {
+    this.#writes |= WROTE_SESSIONS;
   }
 
   #storeRetained(namespace: string, message: Message): void {
     const index = this.#retainedIndex(namespace);
     if (message.payload.length === 0) {
       // MQTT 5 §3.3.1.3: an empty retained payload clears the topic's retained message.
-      if (index.delete(message.topic)) this.#retainedStore.delete(namespace, message.topic);
+      if (index.delete(message.topic)) {
+        this.#retainedStore.delete(namespace, message.topic);
+        this.#writes |= WROTE_RETAINED;
+      }
       return;
     }
     index.set(message);
     this.#retainedStore.set(namespace, message);
+    this.#writes |= WROTE_RETAINED;
   }
 
   #retainedIndex(namespace: string): RetainedIndex {

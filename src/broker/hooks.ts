@@ -40,6 +40,13 @@ export interface BrokerHooks {
    * (what it returns is then ignored): no promise or closure per message on a busy data path.
    */
   onPublish?(client: ClientInfo, message: Message, acks: AckControl): void | number | Promise<void | number>;
+  /**
+   * A delayed will outlives the process (MQTT 5 §3.1.3.2.2; SPEC §2): after a restart it comes back
+   * with the client it was set by, `data` parsed from the JSON it was stored as. Return the client to
+   * publish it as (`data` rebuilt, credentials checked again), or null to drop the will. Runs during
+   * `Broker.start`. Default: the client as stored.
+   */
+  restoreClient?(client: ClientInfo): ClientInfo | null;
 }
 
 /**

@@ -20,9 +20,9 @@ const BUSY_TIMEOUT_MS = 5_000;
  * - WAL: readers never block the single writer, and a commit is one sequential append.
  * - synchronous=NORMAL: in WAL mode this fsyncs at checkpoints instead of on every commit. A process
  *   crash loses nothing committed; a power cut or OS crash may lose the last few commits but never
- *   corrupts the file. Our stores are write-behind anyway (they already accept losing the current
- *   tick), so paying an fsync per commit (FULL) would cut throughput without changing the guarantee
- *   in kind.
+ *   corrupts the file. Acknowledgements wait for the commit (held acks), so a process crash loses
+ *   nothing acknowledged; an fsync per commit (FULL) would extend that to power cuts at a large cost
+ *   in throughput.
  * - wal_autocheckpoint=10000: fewer, larger checkpoints (see below); the WAL may reach ~40 MB.
  * - busy_timeout: another connection (a CLI, a second process during a restart) may hold the write
  *   lock briefly; wait rather than fail.

@@ -73,6 +73,21 @@ export function createMqttAccess(registry: Registry, options: MqttAccessOptions)
       if (!canSubscribe(who.permission)) return ReasonCode.NotAuthorized;
       return subscribeVerdict(who.acl, filter, qos);
     },
+
+    // A delayed will back after a restart (SPEC §2): its device token must still be valid and
+    // unexpired (as revocation would have cut it), and its ACL is compiled again from today's rules.
+    restoreClient(client: ClientInfo): ClientInfo | null {
+      const saved = client.data as Partial<ClientIdentity> | null;
+      if (saved === null || typeof saved !== 'object' || saved.accountId !== client.namespace || saved.permission === undefined) return null;
+      if (saved.kind === 'device') {
+        if (typeof saved.tokenId !== 'string' || !registry.tokenStillValid(saved.tokenId)) return null;
+        if (typeof saved.expiresAt === 'number' && saved.expiresAt <= Date.now()) return null;
+      } else if (saved.kind !== 'anonymous' || saved.accountId !== options.anonymousAccountId) {
+        return null;
+      }
+      const data = identity(saved.kind, saved.accountId, saved.deviceId ?? null, saved.tokenId ?? null, saved.permission, saved.expiresAt ?? null, client.clientId);
+      return { ...client, data };
+    },
   };
 
   function identity(kind: ClientIdentity['kind'], accountId: string, deviceId: string | null, tokenId: string | null, permission: Permission, expiresAt: number | null, clientId: string): ClientIdentity {

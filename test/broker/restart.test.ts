@@ -6,102 +6,18 @@
  *
  * Graceful: SIGTERM → the server flushes its stores → nothing may be lost.
  * SIGKILL: the stores are write-behind (one SQLite transaction per event-loop turn, WAL with
- * synchronous=NORMAL, which loses nothing committed when only the process dies). So what was
- * acknowledged and then given ~100 ms to flush must survive a kill -9 as well; that is what the
- * design promises and what the second test asserts.
+ * synchronous=NORMAL, which loses nothing committed when only the process dies). What was
+ * acknowledged, and then given ~100 ms, must survive a kill -9 as well; the second test asserts it.
+ * Kills at random moments, with nothing given time, are in crash.test.ts.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import mqtt, { type IClientOptions } from 'mqtt';
 import type mqttPacket from 'mqtt-packet';
 import { HOST, connectCollecting, delay, endClient, rawConnect, type ReceivedMessage } from './helpers.ts';
+import { cleanupServers, startServer, tempDir } from './server-process.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const running = new Set<ServerProcess>();
-const dirs: string[] = [];
-
-after(() => {
-  for (const server of running) server.child.kill('SIGKILL');
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'bmq-restart-'));
-  dirs.push(dir);
-  return dir;
-}
-
-interface ServerProcess {
-  child: ChildProcess;
-  port: number;
-  output(): string;
-  /** Sends `signal` and resolves with the exit code (null when killed by a signal). */
-  stop(signal: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts `node --import tsx src/server.ts` on a free port and resolves once it logged "ready". */
-function startServer(dataDir: string, timeoutMs = 15_000): Promise<ServerProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/server.ts', '--mqtt-port', '0', '--http-port', '0', '--allow-anonymous', 'true', '--data-dir', dataDir, '--host', HOST, '--log-format', 'text', '--log-level', 'info'],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  const exitWaiters: Array<() => void> = [];
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  child.on('exit', (code, signal) => {
-    exited = { code, signal };
-    for (const w of exitWaiters) w();
-  });
-  const server: ServerProcess = {
-    child,
-    port: 0,
-    output: () => out,
-    stop: (signal, ms = 12_000) =>
-      new Promise((resolve, reject) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          running.delete(server);
-          resolve(exited!);
-        };
-        const timer = setTimeout(() => {
-          child.kill('SIGKILL');
-          reject(new Error(`server did not exit within ${ms} ms after ${signal}; output:\n${out}`));
-        }, ms);
-        if (exited !== null) return done();
-        exitWaiters.push(done);
-        child.kill(signal);
-      }),
-  };
-  running.add(server);
-  return new Promise((resolve, reject) => {
-    const deadline = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`server not ready within ${timeoutMs} ms; output:\n${out}`));
-    }, timeoutMs);
-    const check = (): void => {
-      const port = /mqtt listening on 127\.0\.0\.1:(\d+)/.exec(out);
-      if (port !== null && out.includes('bucketmq ready')) {
-        clearTimeout(deadline);
-        child.stdout!.off('data', check);
-        server.port = Number(port[1]);
-        resolve(server);
-      }
-    };
-    child.stdout!.on('data', check);
-    exitWaiters.push(() => {
-      clearTimeout(deadline);
-      reject(new Error(`server exited before it was ready (${JSON.stringify(exited)}); output:\n${out}`));
-    });
-  });
-}
-
+after(cleanupServers);
 
 const V3_SESSION: IClientOptions = { clientId: 'restart-sub-v3', protocolVersion: 4, clean: false };
 const V5_SESSION: IClientOptions = { clientId: 'restart-sub-v5', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 3600 } };

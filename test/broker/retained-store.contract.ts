@@ -102,6 +102,22 @@ export function runRetainedStoreContract(name: string, makeStore: () => Promise<
       assert.deepEqual(await contents(await reopen()), { ns: { hot: 'v499', 'deleted-then-set': 'back' } });
     });
 
+    // SPEC §2: the PUBACK/PUBREC of a retained QoS 1/2 publish waits on whenDurable.
+    test('whenDurable tells a waiter once, with true, after the writes issued before it', async () => {
+      const { store, reopen } = await makeStore();
+      const calls: boolean[] = [];
+      store.set('ns', retained('w/1', 'one'));
+      store.delete('ns', 'w/none');
+      store.whenDurable({ durable: (ok) => calls.push(ok) });
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(calls, [true]);
+      await store.flush();
+      store.whenDurable({ durable: (ok) => calls.push(ok) });
+      assert.deepEqual(calls, [true, true], 'with nothing pending the waiter is told at once');
+      assert.deepEqual(await contents(await reopen()), { ns: { 'w/1': 'one' } });
+    });
+
     test('many topics written in one tick are all durable after the next tick', async () => {
       const { store, reopen } = await makeStore();
       for (let i = 0; i < 1_000; i++) store.set(`ns-${i % 3}`, retained(`devices/${i}/state`, `s${i}`));

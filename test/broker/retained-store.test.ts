@@ -56,12 +56,41 @@ describe('SqliteRetainedStore write-behind', () => {
     await store.close();
   });
 
+  test('a waiter is told after the commit of its batch, not before, and one batch serves many waiters', async () => {
+    const file = await tempDatabaseFile();
+    const store = new SqliteRetainedStore(open(file));
+    const countRows = open(file).prepare<[], number>('SELECT COUNT(*) FROM mqtt_retained').pluck();
+    const seen: Array<[ok: boolean, rows: number]> = [];
+    for (let i = 0; i < 50; i++) {
+      store.set('ns', retained(`t/${i}`, 'v'));
+      store.whenDurable({ durable: (ok) => seen.push([ok, countRows.get()!]) });
+    }
+    assert.deepEqual(seen, [], 'not told while the batch is pending');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(seen, Array.from({ length: 50 }, () => [true, 50]), 'every waiter told once, each seeing all 50 rows on disk');
+    assert.equal(store.stats.batches, 1);
+    await store.close();
+  });
+
+  test('a failed write fails the waiters of its batch; a closed store fails new waiters', async () => {
+    const db = open(':memory:');
+    const store = new SqliteRetainedStore(db, { reportError: () => undefined });
+    db.exec('DROP TABLE mqtt_retained');
+    const seen: boolean[] = [];
+    store.set('ns', retained('t', 'v'));
+    store.whenDurable({ durable: (ok) => seen.push(ok) });
+    await new Promise((resolve) => setImmediate(resolve));
+    await store.close();
+    store.whenDurable({ durable: (ok) => seen.push(ok) });
+    assert.deepEqual(seen, [false, false]);
+  });
+
   test('the retained table sits beside the session tables in one database', async () => {
     const db = open(':memory:');
     new SqliteRetainedStore(db);
     const { SqliteSessionStore } = await import('../../src/broker/session/sqlite-session-store.ts');
     new SqliteSessionStore(db);
-    const components = db.prepare<[], string>('SELECT component FROM schema_migrations ORDER BY component').pluck().all();
+    const components = db.prepare<[], string>('SELECT DISTINCT component FROM schema_migrations ORDER BY component').pluck().all();
     assert.deepEqual(components, ['broker-retained', 'broker-sessions']);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Message } from '../../src/broker/message.ts';
-import type { SessionStore, StoredOutbound, StoredSession, SubscriptionOptions } from '../../src/broker/session/session-store.ts';
+import type { SessionStore, StoredOutbound, StoredSession, StoredWill, SubscriptionOptions } from '../../src/broker/session/session-store.ts';
 
 export interface SessionStoreFixture {
   store: SessionStore;
@@ -32,6 +32,15 @@ function message(overrides: Partial<Message> = {}): Message {
 
 function outbound(seq: number, overrides: Partial<StoredOutbound> = {}): StoredOutbound {
   return { seq, message: message({ payload: Buffer.from(`m${seq}`) }), qos: 1, subscriptionIds: [], retain: false, packetId: 0, state: 'queued', ...overrides };
+}
+
+function will(overrides: Partial<StoredWill> = {}): StoredWill {
+  return {
+    client: { clientId: 'sensor-1', username: 'Token', protocolVersion: 5, remoteAddress: '127.0.0.1:50000', transport: 'tcp', data: '{"deviceId":"d1","acl":{"rules":[]}}' },
+    message: message({ topic: 'devices/1/status', payload: Buffer.from('offline'), retain: true, origin: '', properties: { contentType: 'text/plain', userProperties: [['b', '1'], ['a', '2']] } }),
+    delay: 30,
+    ...overrides,
+  };
 }
 
 async function loadOne(store: SessionStore, key = KEY): Promise<StoredSession> {
@@ -230,6 +239,54 @@ export function runSessionStoreContract(name: string, makeStore: () => Promise<S
       assert.equal(session.outbound.length, count / 2);
       assert.deepEqual(session.outbound.slice(0, 3).map((e) => e.seq), [2, 4, 6]);
       assert.equal(session.inboundQos2.length, 100);
+    });
+
+    // MQTT 5 §3.1.3.2.2, SPEC §2: a delayed will survives a restart with its session.
+    test('a will is stored with its session, replaced, removed by setWill(null) and by deleteSession', async () => {
+      const { store, reopen } = await makeStore();
+      const other = 'acct-2\u0000sensor-1';
+      store.saveSession(sessionRow(KEY));
+      store.saveSession(sessionRow(other));
+      store.setWill(KEY, will({ delay: 5 }));
+      store.setWill(KEY, will());
+      store.setWill(other, will({ delay: 7 }));
+      let reopened = await reopen();
+      assert.deepEqual((await loadOne(reopened)).will, will(), 'the last will, exactly: client, message with properties, delay');
+      assert.equal((await loadOne(reopened, other)).will?.delay, 7);
+
+      reopened.setWill(KEY, null);
+      reopened.setWill('acct-3\u0000nobody', null);
+      reopened = await reopen();
+      assert.equal((await loadOne(reopened)).will, null);
+      assert.notEqual((await loadOne(reopened, other)).will, null);
+
+      reopened.deleteSession(other);
+      reopened.saveSession(sessionRow(other));
+      assert.equal((await loadOne(await reopen(), other)).will, null, 'deleteSession took the will with it');
+    });
+
+    test('a will without a saved session is not loaded; a session without a will loads will null', async () => {
+      const { store, reopen } = await makeStore();
+      store.setWill(KEY, will());
+      store.saveSession(sessionRow('acct-2\u0000plain'));
+      const loaded = await (await reopen()).loadAll();
+      assert.deepEqual(loaded.map((s) => [s.key, s.will]), [['acct-2\u0000plain', null]]);
+    });
+
+    // SPEC §2: a publisher's PUBACK/PUBREC waits on whenDurable for the copies queued here.
+    test('whenDurable tells a waiter once, with true, after the mutations issued before it', async () => {
+      const { store, reopen } = await makeStore();
+      const calls: boolean[] = [];
+      store.saveSession(sessionRow());
+      store.addOutbound(KEY, outbound(1));
+      store.whenDurable({ durable: (ok) => calls.push(ok) });
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(calls, [true]);
+      await store.flush();
+      store.whenDurable({ durable: (ok) => calls.push(ok) });
+      assert.deepEqual(calls, [true, true], 'with nothing pending the waiter is told at once');
+      assert.equal((await loadOne(await reopen())).outbound.length, 1);
     });
 
     test('flush resolves with everything durable, and loadAll sees writes not yet flushed', async () => {

@@ -76,6 +76,37 @@ describe('SqliteSessionStore write-behind', () => {
     await store.close();
   });
 
+  test('a waiter is told after the commit of its batch, not before, in the same turn as the batch', async () => {
+    const file = await tempDatabaseFile();
+    const store = new SqliteSessionStore(open(file));
+    const countRows = open(file).prepare<[], number>('SELECT COUNT(*) FROM mqtt_outbound').pluck();
+    const seen: Array<[ok: boolean, rows: number]> = [];
+    store.saveSession({ key, namespace: 'ns', clientId: 'client', expiryInterval: 60, disconnectedAt: 0 });
+    for (let seq = 1; seq <= 100; seq++) {
+      store.addOutbound(key, entry(seq));
+      store.whenDurable({ durable: (ok) => seen.push([ok, countRows.get()!]) });
+    }
+    assert.deepEqual(seen, [], 'not told while the batch is pending');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(seen, Array.from({ length: 100 }, () => [true, 100]));
+    assert.equal(store.stats.batches, 1, 'one transaction for the batch, not one per waiter');
+    await store.close();
+  });
+
+  test('a failed write fails the waiters of its batch; a closed store fails new waiters', async () => {
+    const db = open(':memory:');
+    const store = new SqliteSessionStore(db, { reportError: () => undefined });
+    db.exec('DROP TABLE mqtt_outbound');
+    const seen: boolean[] = [];
+    store.saveSession({ key, namespace: 'ns', clientId: 'client', expiryInterval: 60, disconnectedAt: 0 });
+    store.addOutbound(key, entry(1));
+    store.whenDurable({ durable: (ok) => seen.push(ok) });
+    await new Promise((resolve) => setImmediate(resolve));
+    await store.close();
+    store.whenDurable({ durable: (ok) => seen.push(ok) });
+    assert.deepEqual(seen, [false, false]);
+  });
+
   test('writes after close are reported and dropped', async () => {
     const reports: string[] = [];
     const store = new SqliteSessionStore(open(':memory:'), { reportError: (context) => reports.push(context) });
@@ -93,7 +124,7 @@ describe('SqliteSessionStore write-behind', () => {
     const second = open(file);
     new SqliteSessionStore(second);
     const versions = second.prepare("SELECT component, version FROM schema_migrations WHERE component = 'broker-sessions'").all();
-    assert.deepEqual(versions, [{ component: 'broker-sessions', version: 1 }]);
+    assert.deepEqual(versions, [{ component: 'broker-sessions', version: 1 }, { component: 'broker-sessions', version: 2 }]);
     assert.equal(second.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(second.pragma('synchronous', { simple: true }), 1); // NORMAL
   });

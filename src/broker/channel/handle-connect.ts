@@ -145,6 +145,7 @@ function accept(
   const { session, sessionPresent } = opened;
   channel.client = client;
   channel.will = will === null ? null : { ...will, client, message: { ...will.message, origin: '' } };
+  broker.keepWill(session, channel.will);
   channel.session = session;
   channel.state = ChannelState.Connected;
 

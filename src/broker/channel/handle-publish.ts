@@ -10,8 +10,9 @@ import type { HeldAck } from './held-ack.ts';
 
 /**
  * Inbound PUBLISH as a pipeline that stops at the first reason code (STYLE habit 7):
- * topic alias → topic check → duplicate QoS 2 → receive maximum → authorization → route →
- * onPublish hook (which may hold the acknowledgement until the platform has made data durable).
+ * topic alias → topic check → duplicate QoS 2 → receive maximum → authorization → route (the
+ * acknowledgement of a QoS 1/2 publish waits for the store writes it caused, see Broker.publishWrites)
+ * → onPublish hook (which may hold the acknowledgement until the platform has made data durable).
  */
 export function handlePublish(channel: Channel, p: DecodedPublish): void {
   const broker = channel.broker;
@@ -94,8 +95,15 @@ function refuse(channel: Channel, client: ClientInfo, message: Message, packetId
 function route(channel: Channel, client: ClientInfo, message: Message, packetId: number, pending: HeldAck | null = null): void {
   const broker = channel.broker;
   broker.publish(client.namespace, message, client);
-  const onPublish = broker.hooks.onPublish;
   const type = message.qos === 2 ? PacketType.Pubrec : PacketType.Puback;
+  if (message.qos > 0 && broker.publishWrites !== 0) {
+    // SPEC §2: what this publish wrote (its retained message, its copies queued for persistent
+    // sessions) is durable before the PUBACK/PUBREC. The held ack waits for those store batches and
+    // for the hook's verdict, whichever comes last; the hook's hold() gets this same slot.
+    pending ??= channel.holdAck(type, packetId, message.qos);
+    broker.awaitWrites(pending);
+  }
+  const onPublish = broker.hooks.onPublish;
   let outcome: void | number | Promise<void | number> = undefined;
   if (onPublish !== undefined) {
     const acks = channel.publishAcks;

@@ -1,5 +1,6 @@
+import type { DurabilityBarrier, DurableWaiter } from '../durability.ts';
 import type { AckControl, PublishAck } from '../hooks.ts';
-import { isFailure } from '../reason-codes.ts';
+import { ReasonCode, isFailure } from '../reason-codes.ts';
 import type { Channel } from './channel.ts';
 
 /** `HeldAck.code` while a hook still decides. */
@@ -11,13 +12,22 @@ export const NO_ACK = -2;
  * A PUBACK/PUBREC in the channel's queue of acknowledgements, which leave in the order their publishes
  * came in (MQTT 5 §4.6): held while a hook (authorizePublish, onPublish) decides, or already decided
  * and waiting behind one that is held.
+ *
+ * It may also wait for the broker's stores (SPEC §2: a retained QoS 1/2 message, or one queued for a
+ * persistent session, is durable before its PUBACK/PUBREC): `awaitStore` once per store the publish
+ * wrote to, before the verdict can arrive. The ack is decided when the verdict (`settle`) and every
+ * store (`durable`) are in; the first failure of either decides it at once (refused).
  */
-export class HeldAck implements PublishAck {
+export class HeldAck implements PublishAck, DurableWaiter {
   readonly channel: Channel;
   readonly type: number;
   readonly packetId: number;
   readonly qos: number;
   code: number;
+  /** The verdict's success code while stores are still writing; UNDECIDED until `settle`. */
+  #verdict = UNDECIDED;
+  /** Store batches still to commit. */
+  #writes = 0;
 
   constructor(channel: Channel, type: number, packetId: number, qos: number, code: number) {
     this.channel = channel;
@@ -33,7 +43,28 @@ export class HeldAck implements PublishAck {
    * clients get nothing and resend.
    */
   settle(code: number): void {
+    if (this.code !== UNDECIDED || this.#verdict !== UNDECIDED) return;
+    if (this.#writes > 0 && !isFailure(code)) {
+      this.#verdict = code;
+      return;
+    }
+    this.#decide(code);
+  }
+
+  /** Waits for what the publish wrote to `store` (call before the verdict can arrive). */
+  awaitStore(store: DurabilityBarrier): void {
+    this.#writes++;
+    store.whenDurable(this);
+  }
+
+  /** A store's batch is in: committed (true) or lost (false, the ack is refused: 0x80 for v5). */
+  durable(ok: boolean): void {
     if (this.code !== UNDECIDED) return;
+    if (!ok) this.#decide(ReasonCode.UnspecifiedError);
+    else if (--this.#writes === 0 && this.#verdict !== UNDECIDED) this.#decide(this.#verdict);
+  }
+
+  #decide(code: number): void {
     const channel = this.channel;
     if (isFailure(code)) {
       channel.settleAck(this, channel.protocolVersion === 5 ? code : NO_ACK);
@@ -54,7 +85,7 @@ export class PublishAcks implements AckControl {
   #type = 0;
   #packetId = 0;
   #qos = 0;
-  /** A slot the publish already holds (an asynchronous authorizePublish reserved it). */
+  /** A slot the publish already holds (an asynchronous authorizePublish, or the stores' writes, reserved it). */
   #reserved: HeldAck | null = null;
   #held: HeldAck | null = null;
 

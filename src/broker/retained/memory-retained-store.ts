@@ -1,3 +1,4 @@
+import type { DurableWaiter } from '../durability.ts';
 import type { Message } from '../message.ts';
 import type { RetainedStore } from './retained-store.ts';
 
@@ -31,6 +32,11 @@ export class MemoryRetainedStore implements RetainedStore {
     if (topics === undefined) return;
     topics.delete(topic);
     if (topics.size === 0) this.#namespaces.delete(namespace);
+  }
+
+  /** Nothing is ever pending here. */
+  whenDurable(waiter: DurableWaiter): void {
+    waiter.durable(true);
   }
 
   async flush(): Promise<void> {}

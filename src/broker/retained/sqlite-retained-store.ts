@@ -1,5 +1,6 @@
 import type { Database } from '../../storage/sqlite-database.ts';
 import { migrate } from '../../storage/sqlite-database.ts';
+import { notifyWaiters, type DurableWaiter } from '../durability.ts';
 import type { Message } from '../message.ts';
 import {
   messageColumnValues,
@@ -37,13 +38,18 @@ interface PendingWrite {
 /**
  * Retained messages in SQLite (component 'broker-retained', table `mqtt_retained`). Write-behind like
  * SqliteSessionStore, but coalesced: a sensor re-publishing its retained state many times in one tick
- * writes only the last value. The database belongs to the caller; `close` flushes and stops writes.
+ * writes only the last value. One transaction per event-loop turn; the acknowledgements waiting on
+ * that batch (`whenDurable`) are told right after its commit, so a retained QoS 1/2 publish is
+ * acknowledged in the same turn as before plus one setImmediate, never per message. The database
+ * belongs to the caller; `close` flushes and stops writes.
  */
 export class SqliteRetainedStore implements RetainedStore {
   #db: Database;
   #reportError: StoreErrorReporter;
   /** Keyed by namespace + '\u0000' + topic; a later write to the same topic replaces the earlier one. */
   #pending = new Map<string, PendingWrite>();
+  /** Acknowledgements waiting for the pending batch (SPEC §2: durable before PUBACK/PUBREC). */
+  #waiters: DurableWaiter[] = [];
   #scheduled: NodeJS.Immediate | null = null;
   #closed = false;
   #stats: WriteBehindStats = { batches: 0, ops: 0, failed: 0 };
@@ -101,6 +107,12 @@ export class SqliteRetainedStore implements RetainedStore {
     this.#enqueue(namespace, topic, null);
   }
 
+  whenDurable(waiter: DurableWaiter): void {
+    if (this.#closed) waiter.durable(false);
+    else if (this.#pending.size === 0) waiter.durable(true);
+    else this.#waiters.push(waiter);
+  }
+
   async flush(): Promise<void> {
     this.#writePending();
   }
@@ -132,6 +144,8 @@ export class SqliteRetainedStore implements RetainedStore {
     if (this.#pending.size === 0) return;
     const writes = this.#pending;
     this.#pending = new Map();
+    const waiters = this.#waiters;
+    if (waiters.length > 0) this.#waiters = [];
     const failedBefore = this.#stats.failed;
     try {
       this.#writeBatch(writes.values());
@@ -141,5 +155,7 @@ export class SqliteRetainedStore implements RetainedStore {
       this.#stats.failed = failedBefore + writes.size;
       this.#reportError(`retained store: batch of ${writes.size} writes lost`, error);
     }
+    // A write that failed inside the batch fails every waiter of it: the waiters do not say which write is theirs.
+    if (waiters.length > 0) notifyWaiters(waiters, this.#stats.failed === failedBefore, (error) => this.#reportError('retained store: a durability waiter threw', error));
   }
 }

@@ -1,4 +1,5 @@
-import type { SessionStore, StoredOutbound, StoredSession, SubscriptionOptions } from './session-store.ts';
+import type { DurableWaiter } from '../durability.ts';
+import type { SessionStore, StoredOutbound, StoredSession, StoredWill, SubscriptionOptions } from './session-store.ts';
 
 type SessionRow = Pick<StoredSession, 'key' | 'namespace' | 'clientId' | 'expiryInterval' | 'disconnectedAt'>;
 
@@ -8,6 +9,7 @@ interface SessionRecord {
   subscriptions: Map<string, SubscriptionOptions>;
   outbound: Map<number, StoredOutbound>;
   inboundQos2: Set<number>;
+  will: StoredWill | null;
 }
 
 /**
@@ -29,6 +31,7 @@ export class MemorySessionStore implements SessionStore {
         subscriptions: [...record.subscriptions].map(([filter, options]) => [filter, { ...options }]),
         outbound: [...record.outbound.values()].sort((a, b) => a.seq - b.seq).map(copyOutbound),
         inboundQos2: [...record.inboundQos2].sort((a, b) => a - b),
+        will: record.will === null ? null : copyWill(record.will),
       });
     }
     return sessions;
@@ -74,6 +77,19 @@ export class MemorySessionStore implements SessionStore {
     this.#records.get(key)?.inboundQos2.delete(packetId);
   }
 
+  setWill(key: string, will: StoredWill | null): void {
+    if (will !== null) this.#record(key).will = copyWill(will);
+    else {
+      const record = this.#records.get(key);
+      if (record !== undefined) record.will = null;
+    }
+  }
+
+  /** Nothing is ever pending here. */
+  whenDurable(waiter: DurableWaiter): void {
+    waiter.durable(true);
+  }
+
   async flush(): Promise<void> {}
 
   async close(): Promise<void> {}
@@ -81,7 +97,7 @@ export class MemorySessionStore implements SessionStore {
   #record(key: string): SessionRecord {
     let record = this.#records.get(key);
     if (record === undefined) {
-      record = { row: null, subscriptions: new Map(), outbound: new Map(), inboundQos2: new Set() };
+      record = { row: null, subscriptions: new Map(), outbound: new Map(), inboundQos2: new Set(), will: null };
       this.#records.set(key, record);
     }
     return record;
@@ -90,4 +106,8 @@ export class MemorySessionStore implements SessionStore {
 
 function copyOutbound(entry: StoredOutbound): StoredOutbound {
   return { ...entry, subscriptionIds: [...entry.subscriptionIds] };
+}
+
+function copyWill(will: StoredWill): StoredWill {
+  return { ...will, client: { ...will.client } };
 }

@@ -1,3 +1,5 @@
+import type { ClientInfo } from '../client-info.ts';
+import type { DurabilityBarrier } from '../durability.ts';
 import type { Message } from '../message.ts';
 
 /** Subscription options as granted (MQTT 5 §3.8.3.1); v3 subscriptions use the defaults. */
@@ -27,6 +29,19 @@ export interface StoredOutbound {
   state: 'queued' | 'publish' | 'pubrel';
 }
 
+/**
+ * A will with a delay (MQTT 5 §3.1.3.2.2), kept with its session from CONNECT so that neither a
+ * restart nor a crash loses it. Its delay runs from the session's `disconnectedAt` (from the start
+ * of the next process when that is 0: the crash ended the connection).
+ */
+export interface StoredWill {
+  /** The client as it connected; `data` is the JSON of `ClientInfo.data` (see BrokerHooks.restoreClient). */
+  client: Omit<ClientInfo, 'namespace' | 'data'> & { data: string };
+  message: Message;
+  /** Seconds, as the client asked (the broker takes the smaller of this and the session expiry). */
+  delay: number;
+}
+
 export interface StoredSession {
   /** namespace + '\u0000' + clientId. */
   key: string;
@@ -41,21 +56,24 @@ export interface StoredSession {
   outbound: StoredOutbound[];
   /** Inbound QoS 2 packet ids received (PUBREC sent) but not yet released by PUBREL. */
   inboundQos2: number[];
+  /** The session's delayed will, or null. */
+  will: StoredWill | null;
 }
 
 /**
  * Persistence for sessions that outlive their connection (v3 clean=false, v5 session expiry > 0).
  * Only such sessions are written. Mutations are fire-and-forget: a durable implementation batches
  * them (write-behind, one transaction per tick) so the QoS flow never waits on disk; `flush` forces
- * the batch out. Implementations: `MemorySessionStore` (nothing survives a restart) and
- * `SqliteSessionStore`; both pass test/broker/session-store.contract.ts.
+ * the batch out, and `whenDurable` tells a waiter (a publisher's PUBACK/PUBREC, SPEC §2) once the
+ * mutations issued so far are committed. Implementations: `MemorySessionStore` (nothing survives a
+ * restart) and `SqliteSessionStore`; both pass test/broker/session-store.contract.ts.
  */
-export interface SessionStore {
+export interface SessionStore extends DurabilityBarrier {
   /** Every stored session, with subscriptions and outbound messages, for start-up. */
   loadAll(): Promise<StoredSession[]>;
   /** Creates or replaces the session row (expiry, disconnectedAt); keeps subscriptions and messages. */
   saveSession(session: { key: string; namespace: string; clientId: string; expiryInterval: number; disconnectedAt: number }): void;
-  /** Removes the session, its subscriptions and its messages. */
+  /** Removes the session, its subscriptions, its messages and its will. */
   deleteSession(key: string): void;
   setSubscription(key: string, filter: string, options: SubscriptionOptions): void;
   deleteSubscription(key: string, filter: string): void;
@@ -66,6 +84,8 @@ export interface SessionStore {
   removeOutbound(key: string, seq: number): void;
   addInboundQos2(key: string, packetId: number): void;
   removeInboundQos2(key: string, packetId: number): void;
+  /** Stores (replacing) or, with null, removes the session's delayed will. */
+  setWill(key: string, will: StoredWill | null): void;
   /** Resolves once every mutation issued so far is durable. */
   flush(): Promise<void>;
   close(): Promise<void>;

@@ -2,7 +2,7 @@ import type { DeliveryFilter } from '../hooks.ts';
 import type { Message } from '../message.ts';
 import type { Outbound } from './outbound.ts';
 import { OutboundQueue, outboundBytes } from './outbound-queue.ts';
-import type { SessionStore, StoredSession, SubscriptionOptions } from './session-store.ts';
+import type { SessionStore, StoredSession, StoredWill, SubscriptionOptions } from './session-store.ts';
 
 export interface Subscription {
   readonly session: Session;
@@ -40,6 +40,8 @@ export interface SessionLink {
 /** What a session reports upward (the broker turns it into events and counters). */
 export interface SessionObserver {
   messageDropped(session: Session, message: Message, reason: string): void;
+  /** A QoS 1/2 message for this session went to the store: its publisher's ack waits for it (SPEC §2). */
+  messageStored(): void;
 }
 
 /**
@@ -73,6 +75,8 @@ export class Session {
   #seq = 0;
   /** Whether the store holds anything of this session (so ending it must delete). */
   #written = false;
+  /** Whether the store holds a will of this session. */
+  #willStored = false;
 
   constructor(namespace: string, clientId: string, expiryInterval: number, store: SessionStore, observer: SessionObserver, caps: QueueCaps) {
     this.namespace = namespace;
@@ -103,6 +107,20 @@ export class Session {
     for (const entry of this.inflight.values()) this.#persistAdd(entry);
     for (const entry of this.queue) this.#persistAdd(entry);
     for (const id of this.inboundQos2) this.#store.addInboundQos2(this.key, id);
+  }
+
+  /** Stores the session's delayed will (persistent sessions only), or with null removes a stored one. */
+  saveWill(will: StoredWill | null): void {
+    if (will === null) {
+      if (!this.#willStored) return;
+      this.#willStored = false;
+      this.#store.setWill(this.key, null);
+      return;
+    }
+    if (!this.persistent) return;
+    this.#written = true;
+    this.#willStored = true;
+    this.#store.setWill(this.key, will);
   }
 
   addSubscription(sub: Subscription): void {
@@ -207,6 +225,7 @@ export class Session {
   /** Restores state loaded from the store (start-up). */
   restore(stored: StoredSession): void {
     this.#written = true;
+    this.#willStored = stored.will !== null;
     this.disconnectedAt = stored.disconnectedAt;
     for (const entry of stored.outbound) {
       const restored: Outbound = { ...entry, subscriptionIds: entry.subscriptionIds.length > 0 ? entry.subscriptionIds : null, stored: true };
@@ -234,6 +253,7 @@ export class Session {
     this.queue.clear();
     this.inboundQos2.clear();
     this.subscriptions.clear();
+    this.#willStored = false;
     if (this.#written) this.#store.deleteSession(this.key);
   }
 
@@ -270,6 +290,7 @@ export class Session {
       packetId: entry.packetId,
       state: entry.state,
     });
+    this.#observer.messageStored();
   }
 
   /**

@@ -1,7 +1,8 @@
 import type { Database } from '../../storage/sqlite-database.ts';
 import { migrate } from '../../storage/sqlite-database.ts';
+import { notifyWaiters, type DurableWaiter } from '../durability.ts';
 import type { Message, MessageProperties } from '../message.ts';
-import type { SessionStore, StoredOutbound, StoredSession, SubscriptionOptions } from './session-store.ts';
+import type { SessionStore, StoredOutbound, StoredSession, StoredWill, SubscriptionOptions } from './session-store.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE mqtt_sessions (
@@ -44,6 +45,19 @@ const MIGRATIONS = [
      packet_id   INTEGER NOT NULL,
      PRIMARY KEY (session_key, packet_id)
    ) WITHOUT ROWID;`,
+  // Delayed wills (MQTT 5 §3.1.3.2.2), one per session; `client` is the StoredWill client as JSON.
+  `CREATE TABLE mqtt_wills (
+     session_key TEXT    PRIMARY KEY,
+     delay       INTEGER NOT NULL,
+     client      TEXT    NOT NULL,
+     topic       TEXT    NOT NULL,
+     payload     BLOB    NOT NULL,
+     qos         INTEGER NOT NULL,
+     retain      INTEGER NOT NULL,
+     properties  TEXT,
+     expires_at  INTEGER NOT NULL,
+     origin      TEXT    NOT NULL
+   );`,
 ];
 
 /** Reports a write that could not be made durable. Default: a line on stderr. */
@@ -78,19 +92,24 @@ type SessionOp =
   | { kind: 'updateOutbound'; key: string; seq: number; packetId: number; state: StoredOutbound['state'] }
   | { kind: 'removeOutbound'; key: string; seq: number }
   | { kind: 'addInboundQos2'; key: string; packetId: number }
-  | { kind: 'removeInboundQos2'; key: string; packetId: number };
+  | { kind: 'removeInboundQos2'; key: string; packetId: number }
+  | { kind: 'setWill'; key: string; will: StoredWill | null };
 
 /**
  * Sessions in SQLite (component 'broker-sessions', tables `mqtt_*`). Write-behind: each mutation is
  * queued and one setImmediate per tick writes the whole queue in a single transaction, so a QoS 1/2
  * flow never waits on disk and a burst of N publishes costs one commit, not N. A failing operation is
- * reported and skipped; the rest of its batch still commits. The database belongs to the caller:
+ * reported and skipped; the rest of its batch still commits. Acknowledgements waiting for the batch
+ * (`whenDurable`: a publisher's PUBACK/PUBREC for a message queued here) are told right after its
+ * commit, in the same setImmediate. The database belongs to the caller:
  * `close` flushes and stops accepting writes but leaves the connection open (other stores share it).
  */
 export class SqliteSessionStore implements SessionStore {
   #db: Database;
   #reportError: StoreErrorReporter;
   #pending: SessionOp[] = [];
+  /** Acknowledgements waiting for the pending batch (SPEC §2: durable before PUBACK/PUBREC). */
+  #waiters: DurableWaiter[] = [];
   #scheduled: NodeJS.Immediate | null = null;
   #closed = false;
   #stats: WriteBehindStats = { batches: 0, ops: 0, failed: 0 };
@@ -111,6 +130,8 @@ export class SqliteSessionStore implements SessionStore {
   #deleteOutbound;
   #insertInbound;
   #deleteInbound;
+  #deleteSessionWill;
+  #upsertWill;
   #writeBatch;
 
   constructor(db: Database, options: SqliteStoreOptions = {}) {
@@ -145,6 +166,11 @@ export class SqliteSessionStore implements SessionStore {
     this.#deleteOutbound = db.prepare<[string, number]>('DELETE FROM mqtt_outbound WHERE session_key = ? AND seq = ?');
     this.#insertInbound = db.prepare<[string, number]>('INSERT OR IGNORE INTO mqtt_inbound_qos2 (session_key, packet_id) VALUES (?, ?)');
     this.#deleteInbound = db.prepare<[string, number]>('DELETE FROM mqtt_inbound_qos2 WHERE session_key = ? AND packet_id = ?');
+    this.#deleteSessionWill = db.prepare<[string]>('DELETE FROM mqtt_wills WHERE session_key = ?');
+    this.#upsertWill = db.prepare<[string, number, string, ...MessageColumnValues]>(
+      `INSERT OR REPLACE INTO mqtt_wills (session_key, delay, client, topic, payload, qos, retain, properties, expires_at, origin)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
     this.#writeBatch = db.transaction((ops: SessionOp[]) => {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i] as SessionOp;
@@ -179,6 +205,7 @@ export class SqliteSessionStore implements SessionStore {
         subscriptions: [],
         outbound: [],
         inboundQos2: [],
+        will: null,
       });
     }
     // Rows whose session row is missing are ignored, as the memory store does.
@@ -190,6 +217,10 @@ export class SqliteSessionStore implements SessionStore {
     }
     for (const row of db.prepare<[], InboundRow>('SELECT * FROM mqtt_inbound_qos2 ORDER BY session_key, packet_id').all()) {
       sessions.get(row.session_key)?.inboundQos2.push(row.packet_id);
+    }
+    for (const row of db.prepare<[], WillRow>('SELECT * FROM mqtt_wills').all()) {
+      const session = sessions.get(row.session_key);
+      if (session !== undefined) session.will = { client: JSON.parse(row.client) as StoredWill['client'], message: messageFromColumns(row), delay: row.delay };
     }
     return [...sessions.values()];
   }
@@ -232,6 +263,16 @@ export class SqliteSessionStore implements SessionStore {
     this.#enqueue({ kind: 'removeInboundQos2', key, packetId });
   }
 
+  setWill(key: string, will: StoredWill | null): void {
+    this.#enqueue({ kind: 'setWill', key, will });
+  }
+
+  whenDurable(waiter: DurableWaiter): void {
+    if (this.#closed) waiter.durable(false);
+    else if (this.#pending.length === 0) waiter.durable(true);
+    else this.#waiters.push(waiter);
+  }
+
   async flush(): Promise<void> {
     this.#writePending();
   }
@@ -260,6 +301,8 @@ export class SqliteSessionStore implements SessionStore {
     if (this.#pending.length === 0) return;
     const ops = this.#pending;
     this.#pending = [];
+    const waiters = this.#waiters;
+    if (waiters.length > 0) this.#waiters = [];
     const failedBefore = this.#stats.failed;
     try {
       this.#writeBatch(ops);
@@ -269,6 +312,8 @@ export class SqliteSessionStore implements SessionStore {
       this.#stats.failed = failedBefore + ops.length;
       this.#reportError(`session store: batch of ${ops.length} writes lost`, error);
     }
+    // A write that failed inside the batch fails every waiter of it: the waiters do not say which write is theirs.
+    if (waiters.length > 0) notifyWaiters(waiters, this.#stats.failed === failedBefore, (error) => this.#reportError('session store: a durability waiter threw', error));
   }
 
   #apply(op: SessionOp): void {
@@ -280,6 +325,7 @@ export class SqliteSessionStore implements SessionStore {
         this.#deleteSessionSubscriptions.run(op.key);
         this.#deleteSessionOutbound.run(op.key);
         this.#deleteSessionInbound.run(op.key);
+        this.#deleteSessionWill.run(op.key);
         this.#deleteSessionRow.run(op.key);
         return;
       case 'setSubscription': {
@@ -310,6 +356,12 @@ export class SqliteSessionStore implements SessionStore {
       case 'removeInboundQos2':
         this.#deleteInbound.run(op.key, op.packetId);
         return;
+      case 'setWill': {
+        const w = op.will;
+        if (w === null) this.#deleteSessionWill.run(op.key);
+        else this.#upsertWill.run(op.key, w.delay, JSON.stringify(w.client), ...messageColumnValues(w.message));
+        return;
+      }
     }
   }
 }
@@ -340,6 +392,12 @@ interface OutboundRow extends MessageColumns {
   packet_id: number;
   state: string;
   subscription_ids: string;
+}
+
+interface WillRow extends MessageColumns {
+  session_key: string;
+  delay: number;
+  client: string;
 }
 
 interface InboundRow {
