@@ -5,7 +5,7 @@ import { DEFAULT_LIMITS, type BrokerLimits, type BrokerOptions } from './broker-
 import { Channel, ChannelState } from './channel/channel.ts';
 import type { HeldAck } from './channel/held-ack.ts';
 import { fromStoredWill, toStoredWill, type Will } from './channel/will.ts';
-import type { ClientInfo } from './client-info.ts';
+import { fromStoredClient, toStoredClient, type ClientInfo } from './client-info.ts';
 import type { BrokerEvents, BrokerHooks, DeliveryFilter, DisconnectCause } from './hooks.ts';
 import type { Message } from './message.ts';
 import { ReasonCode, isFailure } from './reason-codes.ts';
@@ -18,6 +18,7 @@ import type { SharedGroup } from './routing/topic-trie.ts';
 import { MemorySessionStore } from './session/memory-session-store.ts';
 import { Session, sessionKey, type EncodingCache, type SessionObserver, type Subscription } from './session/session.ts';
 import type { SessionStore, SubscriptionOptions } from './session/session-store.ts';
+import { recheckSubscriptions } from './session/subscription-checks.ts';
 import { KeyedTimers } from './timers/keyed-timers.ts';
 import { TakeoverGuard } from './timers/takeover-guard.ts';
 import { listenTcp, listenTls, type TcpListenOptions, type TlsListenOptions } from './transport/tcp.ts';
@@ -122,6 +123,10 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
         session.subscriptions.set(filter, sub);
         this.#router.add(session.namespace, sub);
       }
+      // Rows stored before sessions kept their client were granted without delivery filters.
+      if (stored.client !== null) {
+        await recheckSubscriptions(this.hooks, fromStoredClient(stored.namespace, stored.client, this.hooks.restoreClient), session.subscriptions.values());
+      }
       this.#sessions.set(session.key, session);
       this.#scheduleExpiry(session, disconnectedAt);
       if (will === null) {
@@ -182,7 +187,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
    * Takes over any live connection of the same client id in the namespace (MQTT 5 §3.1.4: the old
    * one gets DISCONNECT 0x8E), then resumes or replaces its session.
    */
-  openSession(channel: Channel, namespace: string, clientId: string, cleanStart: boolean, expiryInterval: number): { session: Session; sessionPresent: boolean } | { refused: number; reasonString: string } {
+  openSession(channel: Channel, client: ClientInfo, cleanStart: boolean, expiryInterval: number): { session: Session; sessionPresent: boolean } | { refused: number; reasonString: string } {
+    const { namespace, clientId } = client;
     const key = sessionKey(namespace, clientId);
     const now = Date.now();
     const blockedUntil = this.#takeovers.blockedUntil(key, now);
@@ -205,12 +211,16 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
       this.#expiries.cancel(key);
       const wasPersistent = existing.persistent;
       existing.expiryInterval = expiryInterval;
+      existing.owner = toStoredClient(client);
+      // The subscriptions were granted to the previous owner (maybe another device of the namespace).
+      void recheckSubscriptions(this.hooks, client, existing.subscriptions.values());
       if (!wasPersistent) existing.saveAll();
       else existing.save();
       return { session: existing, sessionPresent: true };
     }
     if (existing !== undefined) this.endSession(existing);
     const session = new Session(namespace, clientId, expiryInterval, this.#sessionStore, this, this.limits);
+    session.owner = toStoredClient(client);
     this.#sessions.set(key, session);
     session.save();
     return { session, sessionPresent: false };

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Message } from '../../src/broker/message.ts';
-import type { SessionStore, StoredOutbound, StoredSession, StoredWill, SubscriptionOptions } from '../../src/broker/session/session-store.ts';
+import type { SessionRow, SessionStore, StoredOutbound, StoredSession, StoredWill, SubscriptionOptions } from '../../src/broker/session/session-store.ts';
 
 export interface SessionStoreFixture {
   store: SessionStore;
@@ -12,9 +12,9 @@ export interface SessionStoreFixture {
 const KEY = 'acct-1\u0000sensor-1';
 const NEVER_EXPIRES = 0xffffffff;
 
-function sessionRow(key = KEY, overrides: Partial<{ expiryInterval: number; disconnectedAt: number }> = {}) {
+function sessionRow(key = KEY, overrides: Partial<Pick<SessionRow, 'expiryInterval' | 'disconnectedAt' | 'client'>> = {}): SessionRow {
   const [namespace = '', clientId = ''] = key.split('\u0000');
-  return { key, namespace, clientId, expiryInterval: 3600, disconnectedAt: 0, ...overrides };
+  return { key, namespace, clientId, expiryInterval: 3600, disconnectedAt: 0, client: null, ...overrides };
 }
 
 function message(overrides: Partial<Message> = {}): Message {
@@ -61,6 +61,17 @@ export function runSessionStoreContract(name: string, makeStore: () => Promise<S
       assert.deepEqual(await store.loadAll(), []);
     });
 
+    test('saveSession keeps the client that last connected, as given, and replaces it', async () => {
+      const { store, reopen } = await makeStore();
+      const client = { clientId: 'sensor-1', username: 'Token', protocolVersion: 5 as const, remoteAddress: '127.0.0.5:5000', transport: 'tls' as const, data: '{"device":"d1","acl":["a/#"]}' };
+      store.saveSession(sessionRow(KEY, { client }));
+      const reopened = await reopen();
+      assert.deepEqual((await loadOne(reopened)).client, client);
+      const next = { ...client, username: 'other', remoteAddress: '127.0.0.6:6000', data: 'null' };
+      reopened.saveSession(sessionRow(KEY, { client: next }));
+      assert.deepEqual((await loadOne(reopened)).client, next);
+    });
+
     test('saveSession stores the row and replaces it without touching subscriptions or messages', async () => {
       const { store, reopen } = await makeStore();
       store.saveSession(sessionRow(KEY, { expiryInterval: NEVER_EXPIRES }));
@@ -75,6 +86,7 @@ export function runSessionStoreContract(name: string, makeStore: () => Promise<S
       assert.equal(session.clientId, 'sensor-1');
       assert.equal(session.expiryInterval, 120);
       assert.equal(session.disconnectedAt, 1_700_000_000_123);
+      assert.equal(session.client, null);
       assert.equal(session.subscriptions.length, 1);
       assert.deepEqual(session.outbound.map((e) => e.seq), [1]);
       assert.deepEqual(session.inboundQos2, [7]);

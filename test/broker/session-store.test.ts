@@ -49,7 +49,7 @@ describe('SqliteSessionStore write-behind', () => {
     const observer = open(file);
     const countRows = observer.prepare<[], number>('SELECT COUNT(*) FROM mqtt_outbound').pluck();
 
-    store.saveSession({ key, namespace: 'ns', clientId: 'client', expiryInterval: 60, disconnectedAt: 0 });
+    store.saveSession({ key, namespace: 'ns', clientId: 'client', expiryInterval: 60, disconnectedAt: 0, client: null });
     for (let seq = 1; seq <= 1_000; seq++) store.addOutbound(key, entry(seq));
     assert.equal(countRows.get(), 0, 'nothing is written synchronously');
 
@@ -65,7 +65,7 @@ describe('SqliteSessionStore write-behind', () => {
     const store = new SqliteSessionStore(db, { reportError: (context) => reports.push(context) });
     db.exec('DROP TABLE mqtt_inbound_qos2');
 
-    store.saveSession({ key, namespace: 'ns', clientId: 'client', expiryInterval: 60, disconnectedAt: 0 });
+    store.saveSession({ key, namespace: 'ns', clientId: 'client', expiryInterval: 60, disconnectedAt: 0, client: null });
     store.addInboundQos2(key, 1);
     store.addOutbound(key, entry(1));
     await new Promise((resolve) => setImmediate(resolve)); // the timer path must not throw either
@@ -81,7 +81,7 @@ describe('SqliteSessionStore write-behind', () => {
     const store = new SqliteSessionStore(open(file));
     const countRows = open(file).prepare<[], number>('SELECT COUNT(*) FROM mqtt_outbound').pluck();
     const seen: Array<[ok: boolean, rows: number]> = [];
-    store.saveSession({ key, namespace: 'ns', clientId: 'client', expiryInterval: 60, disconnectedAt: 0 });
+    store.saveSession({ key, namespace: 'ns', clientId: 'client', expiryInterval: 60, disconnectedAt: 0, client: null });
     for (let seq = 1; seq <= 100; seq++) {
       store.addOutbound(key, entry(seq));
       store.whenDurable({ durable: (ok) => seen.push([ok, countRows.get()!]) });
@@ -98,7 +98,7 @@ describe('SqliteSessionStore write-behind', () => {
     const store = new SqliteSessionStore(db, { reportError: () => undefined });
     db.exec('DROP TABLE mqtt_outbound');
     const seen: boolean[] = [];
-    store.saveSession({ key, namespace: 'ns', clientId: 'client', expiryInterval: 60, disconnectedAt: 0 });
+    store.saveSession({ key, namespace: 'ns', clientId: 'client', expiryInterval: 60, disconnectedAt: 0, client: null });
     store.addOutbound(key, entry(1));
     store.whenDurable({ durable: (ok) => seen.push(ok) });
     await new Promise((resolve) => setImmediate(resolve));
@@ -124,7 +124,7 @@ describe('SqliteSessionStore write-behind', () => {
     const second = open(file);
     new SqliteSessionStore(second);
     const versions = second.prepare("SELECT component, version FROM schema_migrations WHERE component = 'broker-sessions'").all();
-    assert.deepEqual(versions, [{ component: 'broker-sessions', version: 1 }, { component: 'broker-sessions', version: 2 }]);
+    assert.deepEqual(versions, [1, 2, 3].map((version) => ({ component: 'broker-sessions', version })));
     assert.equal(second.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(second.pragma('synchronous', { simple: true }), 1); // NORMAL
   });

@@ -136,7 +136,7 @@ function accept(
     transport: channel.transport.kind,
     data: outcome.data,
   };
-  const opened = broker.openSession(channel, namespace, request.clientId, request.cleanStart, expiry);
+  const opened = broker.openSession(channel, client, request.cleanStart, expiry);
   if ('refused' in opened) {
     broker.emit('client.connack', request, { reasonCode: opened.refused, sessionPresent: false, reasonString: opened.reasonString });
     refuse(channel, opened.refused, opened.reasonString);

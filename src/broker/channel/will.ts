@@ -1,4 +1,4 @@
-import type { ClientInfo } from '../client-info.ts';
+import { fromStoredClient, toStoredClient, type ClientInfo } from '../client-info.ts';
 import type { Message } from '../message.ts';
 import type { StoredWill } from '../session/session-store.ts';
 
@@ -15,20 +15,11 @@ export interface Will {
  * is kept as null): after a restart, BrokerHooks.restoreClient rebuilds it.
  */
 export function toStoredWill(will: Will): StoredWill {
-  const { clientId, username, protocolVersion, remoteAddress, transport } = will.client;
-  let data = 'null';
-  try {
-    data = JSON.stringify(will.client.data ?? null) ?? 'null';
-  } catch {
-    // A cycle or a BigInt: restoreClient sees null.
-  }
-  return { client: { clientId, username, protocolVersion, remoteAddress, transport, data }, message: will.message, delay: will.delay };
+  return { client: toStoredClient(will.client), message: will.message, delay: will.delay };
 }
 
 /** The will back from the store, its client with `data` parsed; `restore` may replace the client or drop the will (null). */
 export function fromStoredWill(namespace: string, stored: StoredWill, restore: ((client: ClientInfo) => ClientInfo | null) | undefined): Will | null {
-  const { data, ...rest } = stored.client;
-  let client: ClientInfo | null = { ...rest, namespace, data: JSON.parse(data) as unknown };
-  if (restore !== undefined) client = restore(client);
+  const client = fromStoredClient(namespace, stored.client, restore);
   return client === null ? null : { client, message: stored.message, delay: stored.delay };
 }

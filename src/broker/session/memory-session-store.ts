@@ -1,7 +1,5 @@
 import type { DurableWaiter } from '../durability.ts';
-import type { SessionStore, StoredOutbound, StoredSession, StoredWill, SubscriptionOptions } from './session-store.ts';
-
-type SessionRow = Pick<StoredSession, 'key' | 'namespace' | 'clientId' | 'expiryInterval' | 'disconnectedAt'>;
+import type { SessionRow, SessionStore, StoredOutbound, StoredSession, StoredWill, SubscriptionOptions } from './session-store.ts';
 
 /** What the store holds per session key; `row` is null until saveSession, as in the SQLite tables. */
 interface SessionRecord {
@@ -28,6 +26,7 @@ export class MemorySessionStore implements SessionStore {
       if (record.row === null) continue;
       sessions.push({
         ...record.row,
+        client: record.row.client === null ? null : { ...record.row.client },
         subscriptions: [...record.subscriptions].map(([filter, options]) => [filter, { ...options }]),
         outbound: [...record.outbound.values()].sort((a, b) => a.seq - b.seq).map(copyOutbound),
         inboundQos2: [...record.inboundQos2].sort((a, b) => a - b),
@@ -38,8 +37,8 @@ export class MemorySessionStore implements SessionStore {
   }
 
   saveSession(session: SessionRow): void {
-    const { key, namespace, clientId, expiryInterval, disconnectedAt } = session;
-    this.#record(key).row = { key, namespace, clientId, expiryInterval, disconnectedAt };
+    const { key, namespace, clientId, expiryInterval, disconnectedAt, client } = session;
+    this.#record(key).row = { key, namespace, clientId, expiryInterval, disconnectedAt, client: client === null ? null : { ...client } };
   }
 
   deleteSession(key: string): void {

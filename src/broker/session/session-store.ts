@@ -1,4 +1,4 @@
-import type { ClientInfo } from '../client-info.ts';
+import type { StoredClient } from '../client-info.ts';
 import type { DurabilityBarrier } from '../durability.ts';
 import type { Message } from '../message.ts';
 
@@ -36,11 +36,14 @@ export interface StoredOutbound {
  */
 export interface StoredWill {
   /** The client as it connected; `data` is the JSON of `ClientInfo.data` (see BrokerHooks.restoreClient). */
-  client: Omit<ClientInfo, 'namespace' | 'data'> & { data: string };
+  client: StoredClient;
   message: Message;
   /** Seconds, as the client asked (the broker takes the smaller of this and the session expiry). */
   delay: number;
 }
+
+/** The session row itself: what `saveSession` writes. */
+export type SessionRow = Pick<StoredSession, 'key' | 'namespace' | 'clientId' | 'expiryInterval' | 'disconnectedAt' | 'client'>;
 
 export interface StoredSession {
   /** namespace + '\u0000' + clientId. */
@@ -51,6 +54,12 @@ export interface StoredSession {
   expiryInterval: number;
   /** Epoch ms of the last disconnect, 0 while (or if last seen) connected. */
   disconnectedAt: number;
+  /**
+   * The client that last connected to the session (null in rows written before it was kept): after a
+   * restart the broker asks authorizeSubscribe again for it, since the delivery filters a grant came
+   * with are not stored.
+   */
+  client: StoredClient | null;
   subscriptions: Array<[filter: string, options: SubscriptionOptions]>;
   /** Ordered by seq. */
   outbound: StoredOutbound[];
@@ -72,7 +81,7 @@ export interface SessionStore extends DurabilityBarrier {
   /** Every stored session, with subscriptions and outbound messages, for start-up. */
   loadAll(): Promise<StoredSession[]>;
   /** Creates or replaces the session row (expiry, disconnectedAt); keeps subscriptions and messages. */
-  saveSession(session: { key: string; namespace: string; clientId: string; expiryInterval: number; disconnectedAt: number }): void;
+  saveSession(session: SessionRow): void;
   /** Removes the session, its subscriptions, its messages and its will. */
   deleteSession(key: string): void;
   setSubscription(key: string, filter: string, options: SubscriptionOptions): void;

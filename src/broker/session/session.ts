@@ -1,3 +1,4 @@
+import type { StoredClient } from '../client-info.ts';
 import type { DeliveryFilter } from '../hooks.ts';
 import type { Message } from '../message.ts';
 import type { Outbound } from './outbound.ts';
@@ -12,8 +13,11 @@ export interface Subscription {
   readonly topicFilter: string;
   readonly group: string | null;
   readonly options: SubscriptionOptions;
-  /** Asked per message when the grant came with one; null (the common case) = every message. */
-  readonly deliver: DeliveryFilter | null;
+  /**
+   * Asked per message when the grant came with one; null (the common case) = every message.
+   * Replaced when the session's subscriptions are asked again (subscription-checks.ts).
+   */
+  deliver: DeliveryFilter | null;
 }
 
 /**
@@ -57,6 +61,8 @@ export class Session {
   expiryInterval: number;
   /** Epoch ms of the last disconnect; 0 while connected. */
   disconnectedAt = 0;
+  /** The client that last connected, as stored with the session (its subscriptions are re-checked for it after a restart). */
+  owner: StoredClient | null = null;
   readonly subscriptions = new Map<string, Subscription>();
   readonly inflight = new Map<number, Outbound>();
   readonly queue = new OutboundQueue();
@@ -96,7 +102,7 @@ export class Session {
   save(): void {
     if (!this.persistent) return;
     this.#written = true;
-    this.#store.saveSession({ key: this.key, namespace: this.namespace, clientId: this.clientId, expiryInterval: this.expiryInterval, disconnectedAt: this.disconnectedAt });
+    this.#store.saveSession({ key: this.key, namespace: this.namespace, clientId: this.clientId, expiryInterval: this.expiryInterval, disconnectedAt: this.disconnectedAt, client: this.owner });
   }
 
   /** Writes everything (row, subscriptions, owed messages): used when a session becomes persistent. */
@@ -227,6 +233,7 @@ export class Session {
     this.#written = true;
     this.#willStored = stored.will !== null;
     this.disconnectedAt = stored.disconnectedAt;
+    this.owner = stored.client;
     for (const entry of stored.outbound) {
       const restored: Outbound = { ...entry, subscriptionIds: entry.subscriptionIds.length > 0 ? entry.subscriptionIds : null, stored: true };
       if (entry.packetId !== 0 && entry.state !== 'queued') this.inflight.set(entry.packetId, restored);

@@ -2,7 +2,7 @@ import type { Database } from '../../storage/sqlite-database.ts';
 import { migrate } from '../../storage/sqlite-database.ts';
 import { notifyWaiters, type DurableWaiter } from '../durability.ts';
 import type { Message, MessageProperties } from '../message.ts';
-import type { SessionStore, StoredOutbound, StoredSession, StoredWill, SubscriptionOptions } from './session-store.ts';
+import type { SessionRow as SavedSession, SessionStore, StoredOutbound, StoredSession, StoredWill, SubscriptionOptions } from './session-store.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE mqtt_sessions (
@@ -58,6 +58,8 @@ const MIGRATIONS = [
      expires_at  INTEGER NOT NULL,
      origin      TEXT    NOT NULL
    );`,
+  // The client that last connected (StoredSession.client as JSON), to ask authorizeSubscribe again after a restart.
+  `ALTER TABLE mqtt_sessions ADD COLUMN client TEXT;`,
 ];
 
 /** Reports a write that could not be made durable. Default: a line on stderr. */
@@ -84,7 +86,7 @@ export interface WriteBehindStats {
 
 /** A mutation waiting for the next flush; plain data so queuing allocates one small object. */
 type SessionOp =
-  | { kind: 'saveSession'; key: string; namespace: string; clientId: string; expiryInterval: number; disconnectedAt: number }
+  | { kind: 'saveSession'; key: string; namespace: string; clientId: string; expiryInterval: number; disconnectedAt: number; client: string | null }
   | { kind: 'deleteSession'; key: string }
   | { kind: 'setSubscription'; key: string; filter: string; options: SubscriptionOptions }
   | { kind: 'deleteSubscription'; key: string; filter: string }
@@ -139,10 +141,10 @@ export class SqliteSessionStore implements SessionStore {
     this.#reportError = options.reportError ?? reportToStderr;
     migrate(db, 'broker-sessions', MIGRATIONS);
 
-    this.#upsertSession = db.prepare<[string, string, string, number, number]>(
-      `INSERT INTO mqtt_sessions (key, namespace, client_id, expiry_interval, disconnected_at) VALUES (?, ?, ?, ?, ?)
+    this.#upsertSession = db.prepare<[string, string, string, number, number, string | null]>(
+      `INSERT INTO mqtt_sessions (key, namespace, client_id, expiry_interval, disconnected_at, client) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, client_id = excluded.client_id,
-         expiry_interval = excluded.expiry_interval, disconnected_at = excluded.disconnected_at`,
+         expiry_interval = excluded.expiry_interval, disconnected_at = excluded.disconnected_at, client = excluded.client`,
     );
     this.#deleteSessionRow = db.prepare<[string]>('DELETE FROM mqtt_sessions WHERE key = ?');
     this.#deleteSessionSubscriptions = db.prepare<[string]>('DELETE FROM mqtt_subscriptions WHERE session_key = ?');
@@ -202,6 +204,7 @@ export class SqliteSessionStore implements SessionStore {
         clientId: row.client_id,
         expiryInterval: row.expiry_interval,
         disconnectedAt: row.disconnected_at,
+        client: row.client === null ? null : (JSON.parse(row.client) as StoredSession['client']),
         subscriptions: [],
         outbound: [],
         inboundQos2: [],
@@ -225,9 +228,9 @@ export class SqliteSessionStore implements SessionStore {
     return [...sessions.values()];
   }
 
-  saveSession(session: { key: string; namespace: string; clientId: string; expiryInterval: number; disconnectedAt: number }): void {
+  saveSession(session: SavedSession): void {
     const { key, namespace, clientId, expiryInterval, disconnectedAt } = session;
-    this.#enqueue({ kind: 'saveSession', key, namespace, clientId, expiryInterval, disconnectedAt });
+    this.#enqueue({ kind: 'saveSession', key, namespace, clientId, expiryInterval, disconnectedAt, client: session.client === null ? null : JSON.stringify(session.client) });
   }
 
   deleteSession(key: string): void {
@@ -319,7 +322,7 @@ export class SqliteSessionStore implements SessionStore {
   #apply(op: SessionOp): void {
     switch (op.kind) {
       case 'saveSession':
-        this.#upsertSession.run(op.key, op.namespace, op.clientId, op.expiryInterval, op.disconnectedAt);
+        this.#upsertSession.run(op.key, op.namespace, op.clientId, op.expiryInterval, op.disconnectedAt, op.client);
         return;
       case 'deleteSession':
         this.#deleteSessionSubscriptions.run(op.key);
@@ -372,6 +375,7 @@ interface SessionRow {
   client_id: string;
   expiry_interval: number;
   disconnected_at: number;
+  client: string | null;
 }
 
 interface SubscriptionRow {
