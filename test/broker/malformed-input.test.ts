@@ -200,3 +200,63 @@ describe('0x83 is for the broker\'s own faults only', () => {
     }
   });
 });
+
+describe('a CONNECT whose strings are not well-formed UTF-8 is malformed (MQTT-1.5.4-1, -2)', () => {
+  let tb: TestBroker;
+  const errors: ErrorEvent[] = [];
+  before(async () => {
+    tb = await startBroker();
+    tb.broker.on('client.error', (client, detail) => errors.push({ client, ...detail }));
+  });
+  after(() => tb.close());
+
+  const BAD = [0x00, 0x03, 0x61, 0xff, 0x62]; // "a", a lone 0xFF, "b"
+  const NUL = [0x00, 0x03, 0x61, 0x00, 0x62];
+  /** A CONNECT (v5 or 3.1.1) with the given client id, and optionally a will topic and a user name. */
+  function connect(version: 4 | 5, clientId: number[], opts: { willTopic?: number[]; username?: number[] } = {}): Buffer {
+    const flags = 0x02 | (opts.willTopic !== undefined ? 0x04 : 0) | (opts.username !== undefined ? 0x80 : 0);
+    const v5 = version === 5;
+    const body = [...str('MQTT'), version, flags, 0, 60, ...(v5 ? [0] : []), ...clientId];
+    if (opts.willTopic !== undefined) body.push(...(v5 ? [0] : []), ...opts.willTopic, 0, 1, 0x78);
+    if (opts.username !== undefined) body.push(...opts.username);
+    return packet(0x10, body);
+  }
+  const inputs: Array<[string, 4 | 5, Buffer, RegExp]> = [];
+  for (const version of [4, 5] as const) {
+    inputs.push(
+      [`v${version} client identifier`, version, connect(version, BAD), /CONNECT client identifier is not valid UTF-8/],
+      [`v${version} client identifier with U+0000`, version, connect(version, NUL), /CONNECT client identifier contains U\+0000/],
+      [`v${version} will topic`, version, connect(version, str('ok'), { willTopic: BAD }), /CONNECT will topic is not valid UTF-8/],
+      [`v${version} user name`, version, connect(version, str('ok'), { username: BAD }), /CONNECT user name is not valid UTF-8/],
+    );
+  }
+
+  for (const [name, version, bytes, says] of inputs) {
+    test(`${name}: closed, 0x81 naming the string`, async () => {
+      const raw = await WireClient.open(tb.port, version);
+      try {
+        const before = errors.length;
+        raw.sendRaw(bytes);
+        await raw.waitClosed(3000);
+        const event = errors[before];
+        assert.ok(event !== undefined, 'client.error was emitted');
+        assert.equal(event.reasonCode, MALFORMED);
+        assert.match(event.message, says);
+        assert.equal(raw.received.some((f) => f.type === 2 && f.raw[f.raw.length - 1] === 0), false, 'never accepted');
+      } finally {
+        raw.destroy();
+      }
+    });
+  }
+
+  test('a well-formed CONNECT whose client identifier holds U+FFFD itself is accepted', async () => {
+    const raw = await WireClient.open(tb.port, 5);
+    try {
+      raw.sendRaw(connect(5, [0x00, 0x03, 0xef, 0xbf, 0xbd]));
+      const connack = await raw.take((f) => f.type === 2, 3000, 'CONNACK');
+      assert.equal(connack.raw[3], 0, 'CONNACK success');
+    } finally {
+      raw.destroy();
+    }
+  });
+});

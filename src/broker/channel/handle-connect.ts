@@ -4,6 +4,7 @@ import type { BrokerLimits } from '../broker-options.ts';
 import type { ClientInfo } from '../client-info.ts';
 import type { ControlDecoder } from '../codec/control-codec.ts';
 import { peekProtocolLevel } from '../codec/control-codec.ts';
+import { checkConnectStrings } from '../codec/connect-strings.ts';
 import { readConnectUserProperties, type ConnectUserProperties } from '../codec/connect-user-properties.ts';
 import { PacketType } from '../codec/packet-type.ts';
 import { ProtocolViolation, malformed, protocolError } from '../errors.ts';
@@ -32,6 +33,7 @@ export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: numbe
   channel.protocolVersion = version;
   const v5 = version === 5;
   const props = packet.properties;
+  if (suspect(packet.clientId) || suspect(packet.username) || suspect(packet.will?.topic)) checkConnectStrings(frame, bodyOffset, version);
   const userProperties = v5 ? readConnectUserProperties(frame, bodyOffset) : NO_USER_PROPERTIES;
 
   if (v5 && props?.authenticationMethod !== undefined) {
@@ -186,6 +188,11 @@ function accept(
   });
   session.attach(channel);
   channel.resumeHeldFrames();
+}
+
+/** A string mqtt-packet decoded that may hide ill-formed UTF-8 (U+FFFD) or holds U+0000. */
+function suspect(value: string | undefined): boolean {
+  return value !== undefined && (value.includes('\uFFFD') || value.includes('\u0000'));
 }
 
 /** Whether a requested keep alive breaks the --max-keepalive cap (0 = no cap); 0 means "none" and breaks it. */
