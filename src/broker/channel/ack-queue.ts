@@ -56,8 +56,6 @@ export interface AckLink {
   resumeInput(): void;
 }
 
-export type OnPublishHook = NonNullable<BrokerHooks['onPublish']>;
-
 /** A connection's acknowledgements in order, and the AckControl its onPublish hook gets (see above). */
 export class AckQueue implements AckControl {
   readonly #link: AckLink;
@@ -128,14 +126,14 @@ export class AckQueue implements AckControl {
    * took it (it settles it), a code or nothing (Success), a promise (its code; a rejection is 0x80),
    * or a throw (0x80). QoS 0 has no ack: the answer is ignored.
    */
-  runHook(hook: OnPublishHook, client: ClientInfo, message: Message, packetId: number, reserved: HeldAck | null): void {
+  runHook(hook: NonNullable<BrokerHooks['onPublish']>, client: ClientInfo, message: Message, packetId: number, reserved: HeldAck | null): void {
     const qos = message.qos;
     this.#lent = true;
     this.#lentQos = qos;
     this.#lentPacketId = packetId;
     this.#lentReserved = reserved;
     let threw = false;
-    let outcome: ReturnType<OnPublishHook>;
+    let outcome: ReturnType<typeof hook>;
     try {
       outcome = hook(client, message, this);
     } catch {
