@@ -101,7 +101,7 @@ export class AckQueue implements AckControl {
 
   /** Reserves the place of an ack decided later (`HeldAck.settle`, `HeldAck.awaitStore`). */
   reserve(qos: number, packetId: number): HeldAck {
-    const held = new HeldAck(this, qos, packetId, UNDECIDED);
+    const held = new HeldAck(this, qos, packetId);
     this.#pending.push(held);
     if (this.#pending.length >= this.#maxHeld && !this.#inputPaused) {
       this.#inputPaused = true;
@@ -202,7 +202,11 @@ export class AckQueue implements AckControl {
   /** Sends an ack now, or queued behind those still held (MQTT 5 §4.6). */
   #send(qos: number, packetId: number, code: number): void {
     if (this.#pending.length === 0) this.#write(qos, packetId, code);
-    else this.#pending.push(new HeldAck(this, qos, packetId, code));
+    else {
+      const queued = new HeldAck(this, qos, packetId);
+      queued.code = code; // decided, waiting its turn
+      this.#pending.push(queued);
+    }
   }
 
   /** Decides `held` (a code, or NO_ACK) and sends every decided ack at the head of the queue. */
@@ -235,21 +239,20 @@ export class AckQueue implements AckControl {
  * before the verdict can arrive); the first failure of either decides it at once.
  */
 export class HeldAck implements PublishAck, DurableWaiter {
-  readonly queue: AckQueue;
+  readonly #queue: AckQueue;
   readonly qos: number;
   readonly packetId: number;
   /** The code to send, NO_ACK, or UNDECIDED. */
-  code: number;
+  code = UNDECIDED;
   /** The verdict's success code while stores are still writing; UNDECIDED until `settle`. */
   #verdict = UNDECIDED;
   /** Store batches still to commit. */
   #writes = 0;
 
-  constructor(queue: AckQueue, qos: number, packetId: number, code: number) {
-    this.queue = queue;
+  constructor(queue: AckQueue, qos: number, packetId: number) {
+    this.#queue = queue;
     this.qos = qos;
     this.packetId = packetId;
-    this.code = code;
   }
 
   /** The verdict, once (later calls are ignored): Success or a failure code (see AckQueue). */
@@ -259,7 +262,7 @@ export class HeldAck implements PublishAck, DurableWaiter {
       this.#verdict = code;
       return;
     }
-    this.queue.decide(this, code);
+    this.#queue.decide(this, code);
   }
 
   /** Waits for what the publish wrote to `store` (call before the verdict can arrive). */
@@ -271,7 +274,7 @@ export class HeldAck implements PublishAck, DurableWaiter {
   /** A store's batch is in: committed (true) or lost (false, the ack is refused: 0x80 for v5). */
   durable(ok: boolean): void {
     if (this.code !== UNDECIDED) return;
-    if (!ok) this.queue.decide(this, ReasonCode.UnspecifiedError);
-    else if (--this.#writes === 0 && this.#verdict !== UNDECIDED) this.queue.decide(this, this.#verdict);
+    if (!ok) this.#queue.decide(this, ReasonCode.UnspecifiedError);
+    else if (--this.#writes === 0 && this.#verdict !== UNDECIDED) this.#queue.decide(this, this.#verdict);
   }
 }
