@@ -11,10 +11,11 @@ import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { ActionStore } from './actions/action-store.ts';
-import { createPublishPipeline, withDataPath } from './actions/publish-pipeline.ts';
+import { createPublishPipeline } from './actions/publish-pipeline.ts';
 import { actionsRoutes } from './api/routes/actions.ts';
 import { Broker } from './broker/broker.ts';
 import type { ClientInfo } from './broker/client-info.ts';
+import type { BrokerHooks } from './broker/hooks.ts';
 import type { Listener } from './broker/transport/transport.ts';
 import { SqliteRetainedStore } from './broker/retained/sqlite-retained-store.ts';
 import { SqliteSessionStore } from './broker/session/sqlite-session-store.ts';
@@ -145,7 +146,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ingestor.useParsers(parsers);
     forgetDeletedDevices(registry, { store, parsers, inspector }, log);
     const access = createMqttAccess(registry, { anonymousAccountId, acl: config.acl, aclDefault: config.aclDefault });
-    const hooks = withDataPath(access, createPublishPipeline({ actions, devices, ingestor, log }));
+    const hooks: BrokerHooks = { ...access, onPublish: createPublishPipeline({ actions, devices, ingestor, log }) };
 
     const broker = new Broker({ limits: config.limits, sessionStore, retainedStore, hooks });
     logBrokerEvents(broker, log);

@@ -1,18 +1,22 @@
 /**
- * The MQTT data path (SPEC §2, §5): a broker `onPublish` hook that stores a device's publish in its
- * bucket when the account has an active `insert_bucket` action for the topic whose scope includes
- * the device, or when the topic is the reserved `tago/data/post`.
+ * The MQTT data path (SPEC §2, §5): the broker's `onPublish` hook of a platform node, which stores a
+ * device's publish in its bucket when the account has an active `insert_bucket` action for the topic
+ * whose scope includes the device, or when the topic is the reserved `tago/data/post`. server.ts
+ * sets it beside tenancy's hooks (authentication, authorizePublish); it is the only onPublish.
  *
  * Per publish, without any database query: the client's identity (set at CONNECT), one Map lookup
  * for the account's action index (most accounts: none, done), the device from the in-memory cache,
  * one trie match. The message is stored at most once, however many filters or actions match: every
  * insert_bucket action writes the same records into the same bucket.
  *
- * Acknowledgement (SPEC §5): for QoS 1/2 the hook returns a promise that settles when the records
- * are committed, so the PUBACK/PUBREC waits for durability. Invalid records: v5 gets 0x99 (payload
- * format invalid); v3 is acknowledged (it cannot be told no, and resending a bad record never
- * helps). A store failure: 0x80, which v5 receives and which leaves v3 unacknowledged so the client
- * resends. QoS 0 is fire and forget; failures are logged.
+ * Acknowledgement (SPEC §5): for QoS 1/2 the hook takes the PUBACK/PUBREC with `acks.hold()` and
+ * hands it to the Ingestor with the message (`PublishTag`); a long-lived `PublishReceiver` settles it
+ * when the records are committed, so the ack waits for durability with no promise or closure per
+ * message (DEVELOPERS.md, the data path under load). Invalid records: v5 gets 0x99 (payload format
+ * invalid); v3 is acknowledged (it cannot be told no, and resending a bad record never helps). Busy
+ * payload parsers or a store failure: 0x80, which v5 receives and which leaves v3 unacknowledged so
+ * the client resends (the broker's AckQueue, src/broker/channel/ack-queue.ts, applies these rules
+ * and keeps the client's acks in order). QoS 0 is fire and forget; failures are logged.
  */
 import type { ClientInfo } from '../broker/client-info.ts';
 import type { AckControl, BrokerHooks, PublishAck } from '../broker/hooks.ts';
@@ -121,60 +125,5 @@ class PublishReceiver implements IngestReceiver<PublishTag> {
     else this.#log.error({ err: error, deviceId, topic }, 'publish not stored: the bucket store failed');
     if (error instanceof RejectedMessageError) tag.ack?.settle(tag.v5 ? ReasonCode.PayloadFormatInvalid : ReasonCode.Success);
     else tag.ack?.settle(ReasonCode.UnspecifiedError);
-  }
-}
-
-/**
- * The broker hooks of a platform node: tenancy's authentication and authorization, then the data
- * path. An `onPublish` already present (a later layer) runs first; the data path's outcome decides
- * the acknowledgement when the first one allows.
- */
-export function withDataPath(access: BrokerHooks, onPublish: OnPublish): BrokerHooks {
-  const previous = access.onPublish;
-  if (previous === undefined) return { ...access, onPublish };
-  return {
-    ...access,
-    onPublish(client, message, acks) {
-      const first = previous(client, message, acks);
-      if (!(first instanceof Promise)) {
-        if (first !== undefined && first >= 0x80) return first;
-        return onPublish(client, message, acks);
-      }
-      // The data path runs after the first hook's promise, when `acks` no longer lends the ack:
-      // hold it now and hand it on.
-      const ack = acks.hold();
-      first.then(
-        (code) => {
-          if (code !== undefined && code >= 0x80) ack?.settle(code);
-          else runHolding(onPublish, client, message, ack);
-        },
-        () => ack?.settle(ReasonCode.UnspecifiedError),
-      );
-    },
-  };
-}
-
-/** Runs a hook for an acknowledgement already held: settles it with the hook's answer unless the hook takes it. */
-function runHolding(hook: OnPublish, client: ClientInfo, message: Message, ack: PublishAck | null): void {
-  let taken = false;
-  let outcome: ReturnType<OnPublish>;
-  try {
-    outcome = hook(client, message, {
-      hold() {
-        taken = true;
-        return ack;
-      },
-    });
-  } catch {
-    outcome = ReasonCode.UnspecifiedError;
-  }
-  if (taken) return;
-  if (outcome instanceof Promise) {
-    outcome.then(
-      (code) => ack?.settle(code ?? ReasonCode.Success),
-      () => ack?.settle(ReasonCode.UnspecifiedError),
-    );
-  } else {
-    ack?.settle(outcome ?? ReasonCode.Success);
   }
 }

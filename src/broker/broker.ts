@@ -3,7 +3,7 @@ import type http from 'node:http';
 import type https from 'node:https';
 import { DEFAULT_LIMITS, type BrokerLimits, type BrokerOptions } from './broker-options.ts';
 import { Channel, ChannelState } from './channel/channel.ts';
-import type { HeldAck } from './channel/held-ack.ts';
+import type { HeldAck } from './channel/ack-queue.ts';
 import { fromStoredWill, toStoredWill, type Will } from './channel/will.ts';
 import { fromStoredClient, toStoredClient, type ClientInfo } from './client-info.ts';
 import type { BrokerEvents, BrokerHooks, DeliveryFilter, DisconnectCause } from './hooks.ts';

@@ -34,8 +34,9 @@ export function identityOf(client: ClientInfo): ClientIdentity | null {
  * The broker hooks that make the engine a multi-tenant platform (SPEC §1, §2): a CONNECT logs in
  * with a device token (password, or the username when the password is empty); the device's
  * account becomes the client's namespace; token permission and ACL rules gate publish and subscribe.
+ * No onPublish: that hook is the data path's (publish-pipeline.ts), set beside these in server.ts.
  */
-export function createMqttAccess(registry: Registry, options: MqttAccessOptions): BrokerHooks {
+export function createMqttAccess(registry: Registry, options: MqttAccessOptions): Omit<BrokerHooks, 'onPublish'> {
   const defaultAllow = options.aclDefault === 'allow';
   const refuse = (reasonString: string): AuthenticateResult => ({ ok: false, reasonCode: ReasonCode.NotAuthorized, reasonString });
 

@@ -1,27 +1,28 @@
 /**
- * `withDataPath` (src/actions/publish-pipeline.ts): a layer's onPublish runs first and the data
- * path's decides the acknowledgement when the first allows, whether either answers at once, with a
- * promise, or by holding the acknowledgement. A real broker and raw MQTT 5 clients; the data path is
- * stood for by a hook that holds acks the way the real one does.
+ * The data path behind authorization, as server.ts composes a platform node's hooks: tenancy's
+ * authorizePublish decides first and the data path's onPublish (src/actions/publish-pipeline.ts)
+ * decides the acknowledgement when it allows, whether either answers at once, with a promise, or by
+ * holding the acknowledgement. A real broker and raw MQTT 5 clients; the data path is stood for by a
+ * hook that holds acks the way the real one does.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { BrokerHooks } from '../../src/broker/hooks.ts';
-import { withDataPath, type OnPublish } from '../../src/actions/publish-pipeline.ts';
+import type { OnPublish } from '../../src/actions/publish-pipeline.ts';
 import { startBroker, type TestBroker } from '../broker/helpers.ts';
 import { PUBACK, WireClient, ackOf, encodePublishV5 } from '../broker/v5-helpers.ts';
 
-describe('withDataPath: a layer before the data path', () => {
+describe('the data path behind authorizePublish', () => {
   let tb: TestBroker;
   const reached: string[] = [];
-  /** The first layer: topic's first level says how it answers (quota: refuse as a rate limit would). */
-  const layer: BrokerHooks = {
-    onPublish(_client, message) {
+  /** Authorization: the topic's first level says how it answers (quota: refuse as a rate limit would). */
+  const access: Omit<BrokerHooks, 'onPublish'> = {
+    authorizePublish(_client, message) {
       const [how] = message.topic.split('/');
       if (how === 'quota') return Promise.resolve(0x97);
       if (how === 'later') return new Promise((resolve) => setTimeout(() => resolve(0), 20));
-      if (how === 'broken') return Promise.reject(new Error('layer failed'));
-      return undefined;
+      if (how === 'broken') return Promise.reject(new Error('authorization failed'));
+      return 0;
     },
   };
   /** The data path: holds, answers with a code, or lets the ack go (second level). */
@@ -38,11 +39,11 @@ describe('withDataPath: a layer before the data path', () => {
     return undefined;
   };
   before(async () => {
-    tb = await startBroker({ hooks: withDataPath(layer, dataPath) });
+    tb = await startBroker({ hooks: { ...access, onPublish: dataPath } });
   });
   after(() => tb.close());
 
-  test('each combination acknowledges with the right code, in order, and the data path runs only when the layer allows', async () => {
+  test('each combination acknowledges with the right code, in order, and the data path runs only when authorization allows', async () => {
     const { raw } = await WireClient.connect(tb.port, { clientId: 'layered' });
     const cases: Array<[topic: string, code: number]> = [
       ['quota/hold', 0x97],

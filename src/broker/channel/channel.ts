@@ -12,13 +12,12 @@ import type { Message } from '../message.ts';
 import { ReasonCode } from '../reason-codes.ts';
 import type { EncodingCache, Session, SessionLink } from '../session/session.ts';
 import type { Transport, TransportHandler } from '../transport/transport.ts';
+import { AckQueue, type AckLink } from './ack-queue.ts';
 import { handleConnect } from './handle-connect.ts';
 import { handleDisconnect } from './handle-disconnect.ts';
-import { HeldAck, NO_ACK, PublishAcks, UNDECIDED } from './held-ack.ts';
 import { handlePublish } from './handle-publish.ts';
 import { handleSubscribe, handleUnsubscribe } from './handle-subscribe.ts';
 import type { Will } from './will.ts';
-import { RingQueue } from '../../ring-queue.ts';
 
 export const enum ChannelState {
   AwaitingConnect,
@@ -35,7 +34,7 @@ const MAX_FRAMES_WHILE_AUTHENTICATING = 1000;
  * protocol violation becomes a DISCONNECT with a reason code and a closed connection (nothing is
  * thrown past it). Packet families are handled in handle-*.ts.
  */
-export class Channel implements TransportHandler, SessionLink, FrameSink {
+export class Channel implements TransportHandler, SessionLink, FrameSink, AckLink {
   readonly broker: Broker;
   readonly transport: Transport;
   state = ChannelState.AwaitingConnect;
@@ -51,8 +50,6 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
   /** Topic aliases we assigned towards the client, and how many it allows. */
   aliasesOut: Map<string, number> | null = null;
   aliasOutMaximum = 0;
-  /** QoS 1/2 publishes received and not yet acknowledged (for our receive maximum). */
-  unacknowledged = 0;
   keepaliveMs = 0;
   lastActivity = Date.now();
 
@@ -61,16 +58,14 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
   #connectTimer: NodeJS.Timeout | null = null;
   #keepaliveTimer: NodeJS.Timeout | null = null;
   #heldFrames: Array<[Buffer, number]> | null = null;
-  #pendingAcks = new RingQueue<HeldAck>();
-  /** What the onPublish hook may do with the acknowledgement of the publish it handles. */
-  readonly publishAcks = new PublishAcks(this);
-  /** Reading stopped because maxHeldAcks acknowledgements are held (see BrokerLimits). */
-  #inputPaused = false;
+  /** The acknowledgements owed for inbound QoS 1/2 publishes, in order; also onPublish's AckControl. */
+  readonly acks: AckQueue;
 
   constructor(broker: Broker, transport: Transport) {
     this.broker = broker;
     this.transport = transport;
     this.#reader = new FrameReader(this, broker.limits.maximumPacketSize);
+    this.acks = new AckQueue(this, broker.limits.maxHeldAcks);
     this.#connectTimer = setTimeout(connectTimeout, broker.limits.connectTimeoutMs, this);
   }
 
@@ -158,7 +153,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
     return packet as Extract<Packet, { cmd: C }>;
   }
 
-  /** PUBACK/PUBREC/PUBREL/PUBCOMP: the outbound QoS 1/2 flows of the session. */
+  /** PUBACK/PUBREC/PUBCOMP: the outbound QoS 1/2 flows of the session; PUBREL ends an inbound QoS 2 one (AckQueue). */
   #handleAck(type: number, frame: Buffer, bodyOffset: number): void {
     const packetId = decodeAck(frame, bodyOffset, this.protocolVersion);
     const reasonCode = frame.length > bodyOffset + 2 ? frame[bodyOffset + 2]! : ReasonCode.Success;
@@ -175,12 +170,9 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
       case PacketType.Pubcomp:
         session.acknowledgePubcomp(packetId);
         return;
-      case PacketType.Pubrel: {
-        const known = session.removeInboundQos2(packetId);
-        const code = known || this.protocolVersion < 5 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound;
-        this.transport.write(encodeAck(PacketType.Pubcomp, packetId, this.protocolVersion, code));
+      case PacketType.Pubrel:
+        this.acks.acknowledgePubrel(packetId);
         return;
-      }
     }
   }
 
@@ -192,48 +184,23 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
     for (const [frame, bodyOffset] of held) this.onFrame(frame, bodyOffset);
   }
 
-  // ---- acknowledgements in order ----------------------------------------------------------------
+  // ---- input flow control (AckLink) -----------------------------------------------------------
 
-  /** Sends an ack now, or after the acks still waiting for hooks (MQTT 5 §4.6 ordering). */
-  sendAck(type: number, packetId: number, code: number): void {
-    if (this.#pendingAcks.length === 0) this.#writeAck(type, packetId, code);
-    else this.#pendingAcks.push(new HeldAck(this, type, packetId, 0, code));
+  get closed(): boolean {
+    return this.state === ChannelState.Closed;
   }
 
-  /** Reserves the place of an ack whose outcome a hook will decide (`HeldAck.settle`). */
-  holdAck(type: number, packetId: number, qos: number): HeldAck {
-    const pending = new HeldAck(this, type, packetId, qos, UNDECIDED);
-    this.#pendingAcks.push(pending);
-    if (this.#pendingAcks.length >= this.broker.limits.maxHeldAcks && !this.#inputPaused) {
-      this.#inputPaused = true;
-      this.#reader.hold();
-      this.transport.pause();
-    }
-    return pending;
+  /** The ack queue holds maxHeldAcks: stop handing on frames (the rest of the chunk waits) and reading. */
+  pauseInput(): void {
+    this.#reader.hold();
+    this.transport.pause();
   }
 
-  /** Decides a held ack (`code`, or NO_ACK) and sends every decided one at the head of the queue. */
-  settleAck(pending: HeldAck, code: number): void {
-    pending.code = code;
-    const queue = this.#pendingAcks;
-    while (queue.length > 0 && queue.at(0)!.code !== UNDECIDED) {
-      const head = queue.shift()!;
-      if (this.state === ChannelState.Closed) continue;
-      if (head.code === NO_ACK) this.unacknowledged--;
-      else this.#writeAck(head.type, head.packetId, head.code);
-    }
-    if (this.#inputPaused && queue.length <= this.broker.limits.maxHeldAcks / 2 && this.state !== ChannelState.Closed) {
-      this.#inputPaused = false;
-      // The client kept sending while we did not read: its silence was ours, not a keepalive lapse.
-      this.lastActivity = Date.now();
-      this.transport.resume();
-      this.#reader.release();
-    }
-  }
-
-  #writeAck(type: number, packetId: number, code: number): void {
-    this.unacknowledged--;
-    this.transport.write(encodeAck(type, packetId, this.protocolVersion, code));
+  resumeInput(): void {
+    // The client kept sending while we did not read: its silence was ours, not a keepalive lapse.
+    this.lastActivity = Date.now();
+    this.transport.resume();
+    this.#reader.release();
   }
 
   // ---- outbound (SessionLink) ------------------------------------------------------------------
@@ -307,7 +274,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink {
   checkKeepalive(): void {
     if (this.state !== ChannelState.Connected) return;
     // While we do not read, whatever the client sends waits unread: not its fault.
-    if (this.#inputPaused) this.lastActivity = Date.now();
+    if (this.acks.inputPaused) this.lastActivity = Date.now();
     const idle = Date.now() - this.lastActivity;
     if (idle >= this.keepaliveMs) {
       this.kick(ReasonCode.KeepAliveTimeout, 'keepalive-timeout', `no packet for ${idle} ms (keep alive ${this.keepaliveMs / 1500} s)`);
