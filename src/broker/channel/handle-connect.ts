@@ -11,10 +11,10 @@ import type { AuthenticateResult, ConnectRequest } from '../hooks.ts';
 import type { Message, MessageProperties, UserProperty } from '../message.ts';
 import { ConnackV3, ReasonCode, connackCodeForV3, isFailure } from '../reason-codes.ts';
 import { checkTopicName } from '../routing/topic.ts';
+import { NEVER_EXPIRES } from '../session/session.ts';
 import { type Channel, ChannelState } from './channel.ts';
 import type { Will } from './will.ts';
 
-const NEVER_EXPIRES = 0xffffffff;
 const NO_USER_PROPERTIES: ConnectUserProperties = { connect: undefined, will: undefined };
 
 /** CONNECT (MQTT 5 §3.1): validation, authentication hook, takeover, session start or resume, CONNACK. */
@@ -136,7 +136,7 @@ function accept(
     transport: channel.transport.kind,
     data: outcome.data,
   };
-  const opened = broker.openSession(channel, client, request.cleanStart, expiry);
+  const opened = broker.sessions.open(channel, client, request.cleanStart, expiry);
   if ('refused' in opened) {
     broker.emit('client.connack', request, { reasonCode: opened.refused, sessionPresent: false, reasonString: opened.reasonString });
     refuse(channel, opened.refused, opened.reasonString);
@@ -145,7 +145,7 @@ function accept(
   const { session, sessionPresent } = opened;
   channel.client = client;
   channel.will = will === null ? null : { ...will, client, message: { ...will.message, origin: '' } };
-  broker.keepWill(session, channel.will);
+  broker.sessions.keepWill(session, channel.will);
   channel.session = session;
   channel.state = ChannelState.Connected;
 
