@@ -28,10 +28,7 @@ const WROTE_RETAINED = 1;
 const WROTE_SESSIONS = 2;
 
 export interface BrokerCounters {
-  connections: number;
-  messagesIn: number;
-  /** Subscriber deliveries started (a message to three subscribers counts three). */
-  deliveries: number;
+  /** Messages not delivered to a subscriber (counted even when no one listens for `message.dropped`). */
   dropped: number;
 }
 
@@ -49,7 +46,7 @@ export interface BrokerCounters {
 export class Broker extends EventEmitter<BrokerEvents> implements SessionObserver {
   readonly limits: BrokerLimits;
   readonly hooks: BrokerHooks;
-  readonly counters: BrokerCounters = { connections: 0, messagesIn: 0, deliveries: 0, dropped: 0 };
+  readonly counters: BrokerCounters = { dropped: 0 };
   /** Opens, takes over and ends sessions (called by handle-connect). */
   readonly sessions: SessionRegistry;
   /** Retained messages (handle-subscribe sends them). */
@@ -143,10 +140,6 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
     return this.sessions.size;
   }
 
-  retainedCount(namespace = ''): number {
-    return this.retainer.count(namespace);
-  }
-
   /** Publishes a will, through the same authorization as a live publish. */
   publishWill(will: Will): void {
     const expiry = will.message.properties?.messageExpiryInterval;
@@ -191,7 +184,6 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
    * subscription. `from` is null for messages the platform publishes itself.
    */
   publish(namespace: string, message: Message, from: ClientInfo | null = null): number {
-    this.counters.messagesIn++;
     const enclosing = this.#writes;
     this.#writes = 0;
     if (message.retain && this.retainer.store(namespace, message)) this.#writes |= WROTE_RETAINED;
@@ -267,7 +259,6 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
         sub.session.offer(message, qos, o.retainAsPublished && message.retain, o.subscriptionId !== 0 ? [o.subscriptionId] : null, cache);
         delivered++;
       }
-      this.counters.deliveries += delivered;
       return delivered;
     } finally {
       this.#dispatchDepth--;

@@ -36,7 +36,6 @@ export class Connections implements ConnectionAcceptor {
       return channel;
     }
     this.#channels.add(channel);
-    this.#broker.counters.connections++;
     return channel;
   }
 

@@ -67,11 +67,6 @@ export class Retainer {
     }
   }
 
-  /** Retained messages in a namespace. */
-  count(namespace: string): number {
-    return this.#indexes.get(namespace)?.size ?? 0;
-  }
-
   #index(namespace: string): RetainedIndex {
     let index = this.#indexes.get(namespace);
     if (index === undefined) this.#indexes.set(namespace, (index = new RetainedIndex()));

@@ -275,11 +275,6 @@ export class Session {
     if (this.#written) this.#store.deleteSession(this.key);
   }
 
-  /** Messages owed to the client (in flight + queued). */
-  get pending(): number {
-    return this.inflight.size + this.queue.length;
-  }
-
   #send(link: SessionLink, entry: Outbound, cache: EncodingCache | null): void {
     const packetId = this.#allocatePacketId();
     entry.packetId = packetId;
