@@ -2,39 +2,33 @@ import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import type https from 'node:https';
 import { DEFAULT_LIMITS, type BrokerLimits, type BrokerOptions } from './broker-options.ts';
-import { Channel, ChannelState } from './channel/channel.ts';
+import type { Channel } from './channel/channel.ts';
 import type { HeldAck } from './channel/ack-queue.ts';
-import { fromStoredWill, toStoredWill, type Will } from './channel/will.ts';
-import { fromStoredClient, toStoredClient, type ClientInfo } from './client-info.ts';
+import type { Will } from './channel/will.ts';
+import type { ClientInfo } from './client-info.ts';
+import { Connections } from './connections.ts';
 import type { BrokerEvents, BrokerHooks, DeliveryFilter, DisconnectCause } from './hooks.ts';
 import type { Message } from './message.ts';
-import { ReasonCode, isFailure } from './reason-codes.ts';
+import { isFailure } from './reason-codes.ts';
 import { MemoryRetainedStore } from './retained/memory-retained-store.ts';
-import { RetainedIndex } from './retained/retained-index.ts';
+import { Retainer } from './retained/retainer.ts';
 import type { RetainedStore } from './retained/retained-store.ts';
 import { Router } from './routing/router.ts';
 import type { ParsedFilter } from './routing/topic.ts';
 import type { SharedGroup } from './routing/topic-trie.ts';
 import { MemorySessionStore } from './session/memory-session-store.ts';
-import { Session, sessionKey, type EncodingCache, type SessionObserver, type Subscription } from './session/session.ts';
+import type { EncodingCache, Session, SessionObserver, Subscription } from './session/session.ts';
+import { SessionRegistry } from './session/session-registry.ts';
 import type { SessionStore, SubscriptionOptions } from './session/session-store.ts';
-import { recheckSubscriptions } from './session/subscription-checks.ts';
-import { KeyedTimers } from './timers/keyed-timers.ts';
-import { TakeoverGuard } from './timers/takeover-guard.ts';
-import { listenTcp, listenTls, type TcpListenOptions, type TlsListenOptions } from './transport/tcp.ts';
-import type { Listener, Transport } from './transport/transport.ts';
-import { attachWebSocket, listenWs } from './transport/ws.ts';
+import type { TcpListenOptions, TlsListenOptions } from './transport/tcp.ts';
+import type { Listener } from './transport/transport.ts';
 
-const NEVER_EXPIRES = 0xffffffff;
 /** `publishWrites` bits: the stores a publish wrote to. */
 const WROTE_RETAINED = 1;
 const WROTE_SESSIONS = 2;
 
 export interface BrokerCounters {
-  connections: number;
-  messagesIn: number;
-  /** Subscriber deliveries started (a message to three subscribers counts three). */
-  deliveries: number;
+  /** Messages not delivered to a subscriber (counted even when no one listens for `message.dropped`). */
   dropped: number;
 }
 
@@ -42,24 +36,25 @@ export interface BrokerCounters {
  * An embeddable MQTT 3.1/3.1.1/5 broker. Knows nothing of devices or SQL: the platform plugs in
  * through `hooks`, the event stream and the two stores.
  *
- * The core of a publish, in order: store retained, match routes, hand each matching session the
- * message (one shared object; encodings shared per tick), count. What it wrote to a store is noted
- * (`publishWrites`) so the publisher's PUBACK/PUBREC can wait until it is durable (`awaitWrites`).
+ * This file is the core of a publish and the wiring of the parts: connections (connections.ts),
+ * sessions and their timers (session/session-registry.ts), retained messages (retained/retainer.ts),
+ * subscriptions (routing/router.ts). A publish, in order: store retained, match routes, hand each
+ * matching session the message (one shared object; encodings shared per tick), count drops. What it
+ * wrote to a store is noted (`publishWrites`) so the publisher's PUBACK/PUBREC can wait until it is
+ * durable (`awaitWrites`).
  */
 export class Broker extends EventEmitter<BrokerEvents> implements SessionObserver {
   readonly limits: BrokerLimits;
   readonly hooks: BrokerHooks;
-  readonly counters: BrokerCounters = { connections: 0, messagesIn: 0, deliveries: 0, dropped: 0 };
-  readonly #sessions = new Map<string, Session>();
-  readonly #channels = new Set<Channel>();
+  readonly counters: BrokerCounters = { dropped: 0 };
+  /** Opens, takes over and ends sessions (called by handle-connect). */
+  readonly sessions: SessionRegistry;
+  /** Retained messages (handle-subscribe sends them). */
+  readonly retainer: Retainer;
+  readonly #connections: Connections;
   readonly #router = new Router();
-  readonly #retained = new Map<string, RetainedIndex>();
   readonly #sessionStore: SessionStore;
   readonly #retainedStore: RetainedStore;
-  readonly #listeners: Listener[] = [];
-  readonly #wills: KeyedTimers<Will>;
-  readonly #expiries: KeyedTimers<Session>;
-  readonly #takeovers: TakeoverGuard;
   // Reused per dispatch so routing a publish allocates nothing but the encodings it needs.
   readonly #matches: Subscription[] = [];
   readonly #groups: SharedGroup<Subscription>[] = [];
@@ -78,15 +73,9 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
     this.hooks = options.hooks ?? {};
     this.#sessionStore = options.sessionStore ?? new MemorySessionStore();
     this.#retainedStore = options.retainedStore ?? new MemoryRetainedStore();
-    this.#takeovers = new TakeoverGuard(this.limits.takeoverLimit, this.limits.takeoverBackoffMs);
-    this.#wills = new KeyedTimers((key, will) => {
-      // Forget the stored will first: its removal and the copies it queues commit in one batch.
-      this.#sessions.get(key)?.saveWill(null);
-      this.publishWill(will);
-    });
-    this.#expiries = new KeyedTimers((_key, session) => {
-      if (session.link === null && this.#sessions.get(session.key) === session) this.endSession(session);
-    });
+    this.#connections = new Connections(this);
+    this.sessions = new SessionRegistry(this, this.#sessionStore, this.#router);
+    this.retainer = new Retainer(this.#retainedStore, this);
   }
 
   /** True when someone listens for per-delivery events (checked on the hot path). */
@@ -95,195 +84,60 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
   }
 
   /**
-   * Loads persisted retained messages and sessions; call once before listening. Timers that ran
-   * while the process was down are caught up (SPEC §2): a session whose expiry passed is deleted, a
-   * delayed will whose delay passed (or whose session expired) is published now, once, after every
-   * session is back so persistent subscribers get it; the others are scheduled for what is left.
+   * Loads persisted retained messages, then sessions (catching up the timers that ran while the
+   * process was down, session-registry.ts); call once before listening.
    */
   async start(): Promise<void> {
-    for (const { namespace, message } of await this.#retainedStore.loadAll()) this.#retainedIndex(namespace).set(message);
-    const now = Date.now();
-    const due: Will[] = [];
-    for (const stored of await this.#sessionStore.loadAll()) {
-      // A session that was connected when the process stopped counts as disconnected from now.
-      const disconnectedAt = stored.disconnectedAt || now;
-      const will = stored.will === null ? null : fromStoredWill(stored.namespace, stored.will, this.hooks.restoreClient);
-      if (stored.expiryInterval !== NEVER_EXPIRES && disconnectedAt + stored.expiryInterval * 1000 <= now) {
-        // The session ended while we were down, and with it the will delay (MQTT 5 §3.1.3.2.2).
-        this.#sessionStore.deleteSession(stored.key);
-        if (will !== null) due.push(will);
-        continue;
-      }
-      const session = new Session(stored.namespace, stored.clientId, stored.expiryInterval, this.#sessionStore, this, this.limits);
-      session.restore({ ...stored, disconnectedAt });
-      for (const [filter, options] of stored.subscriptions) {
-        const group = filter.startsWith('$share/') ? filter.split('/', 2)[1]! : null;
-        const topicFilter = group === null ? filter : filter.slice('$share/'.length + group.length + 1);
-        const sub: Subscription = { session, filter, topicFilter, group, options, deliver: null };
-        session.subscriptions.set(filter, sub);
-        this.#router.add(session.namespace, sub);
-      }
-      // Rows stored before sessions kept their client were granted without delivery filters.
-      if (stored.client !== null) {
-        await recheckSubscriptions(this.hooks, fromStoredClient(stored.namespace, stored.client, this.hooks.restoreClient), session.subscriptions.values());
-      }
-      this.#sessions.set(session.key, session);
-      this.#scheduleExpiry(session, disconnectedAt);
-      if (will === null) {
-        session.saveWill(null); // dropped by restoreClient, if there was one
-        continue;
-      }
-      const wait = disconnectedAt + Math.min(will.delay, stored.expiryInterval) * 1000 - now;
-      if (wait > 0) {
-        this.#wills.schedule(session.key, wait, will);
-      } else {
-        session.saveWill(null);
-        due.push(will);
-      }
-    }
-    for (const will of due) this.publishWill(will);
+    await this.retainer.load();
+    await this.sessions.restore();
   }
 
-  // ---- listeners -------------------------------------------------------------------------------
+  // ---- connections -----------------------------------------------------------------------------
 
-  accept(transport: Transport): Channel {
-    const channel = new Channel(this, transport);
-    if (this.#closing) {
-      transport.destroy();
-      channel.close('server-shutdown');
-      return channel;
-    }
-    this.#channels.add(channel);
-    this.counters.connections++;
-    return channel;
+  listenTcp(options: TcpListenOptions): Promise<Listener> {
+    return this.#connections.listenTcp(options);
   }
 
-  async listenTcp(options: TcpListenOptions): Promise<Listener> {
-    return this.#track(await listenTcp(this, options));
-  }
-
-  async listenTls(options: TlsListenOptions): Promise<Listener> {
-    return this.#track(await listenTls(this, options));
+  listenTls(options: TlsListenOptions): Promise<Listener> {
+    return this.#connections.listenTls(options);
   }
 
   /** MQTT over WebSocket (path /mqtt) on its own port; TLS options make it WSS. */
-  async listenWs(options: TcpListenOptions | TlsListenOptions): Promise<Listener> {
-    return this.#track(await listenWs(this, options));
+  listenWs(options: TcpListenOptions | TlsListenOptions): Promise<Listener> {
+    return this.#connections.listenWs(options);
   }
 
   /** MQTT over WebSocket on an existing HTTP(S) server (e.g. the API's). */
   attachWebSocket(server: http.Server | https.Server, path = '/mqtt'): void {
-    attachWebSocket(server, this, path);
-  }
-
-  #track(listener: Listener): Listener {
-    this.#listeners.push(listener);
-    return listener;
-  }
-
-  // ---- sessions --------------------------------------------------------------------------------
-
-  /**
-   * Takes over any live connection of the same client id in the namespace (MQTT 5 §3.1.4: the old
-   * one gets DISCONNECT 0x8E), then resumes or replaces its session.
-   */
-  openSession(channel: Channel, client: ClientInfo, cleanStart: boolean, expiryInterval: number): { session: Session; sessionPresent: boolean } | { refused: number; reasonString: string } {
-    const { namespace, clientId } = client;
-    const key = sessionKey(namespace, clientId);
-    const now = Date.now();
-    const blockedUntil = this.#takeovers.blockedUntil(key, now);
-    if (blockedUntil > 0) {
-      return { refused: ReasonCode.ConnectionRateExceeded, reasonString: `client id "${clientId}" is taken over in a loop; refused for ${Math.ceil((blockedUntil - now) / 1000)} s` };
-    }
-    const previous = this.#sessions.get(key);
-    if (previous?.link instanceof Channel && previous.link !== channel) {
-      const old = previous.link;
-      const verdict = this.#takeovers.record(key, now);
-      if (verdict.startedBlock) {
-        this.emit('client.takeover-storm', { namespace, clientId, addresses: [old.remoteAddress, channel.remoteAddress], blockedUntil: verdict.blockedUntil });
-      }
-      old.kick(ReasonCode.SessionTakenOver, 'takeover', `client id taken over by ${channel.remoteAddress}`);
-    }
-    const existing = this.#sessions.get(key);
-    if (existing !== undefined && !cleanStart) {
-      // A new connection to the session before the will delay ends cancels the will (§3.1.3.2.2).
-      this.#wills.cancel(key);
-      this.#expiries.cancel(key);
-      const wasPersistent = existing.persistent;
-      existing.expiryInterval = expiryInterval;
-      existing.owner = toStoredClient(client);
-      // The subscriptions were granted to the previous owner (maybe another device of the namespace).
-      void recheckSubscriptions(this.hooks, client, existing.subscriptions.values());
-      if (!wasPersistent) existing.saveAll();
-      else existing.save();
-      return { session: existing, sessionPresent: true };
-    }
-    if (existing !== undefined) this.endSession(existing);
-    const session = new Session(namespace, clientId, expiryInterval, this.#sessionStore, this, this.limits);
-    session.owner = toStoredClient(client);
-    this.#sessions.set(key, session);
-    session.save();
-    return { session, sessionPresent: false };
-  }
-
-  /**
-   * Called once a CONNECT is accepted: a will with a delay is stored with its persistent session,
-   * so that a restart, or a crash, does not lose it (MQTT 5 §3.1.3.2.2); a will left by an earlier
-   * connection is removed.
-   */
-  keepWill(session: Session, will: Will | null): void {
-    session.saveWill(will !== null && Math.min(will.delay, session.expiryInterval) > 0 ? toStoredWill(will) : null);
-  }
-
-  /** Ends a session: its subscriptions leave the router and a pending will is published now. */
-  endSession(session: Session): void {
-    if (this.#sessions.get(session.key) !== session) return;
-    this.#sessions.delete(session.key);
-    this.#expiries.cancel(session.key);
-    for (const sub of session.subscriptions.values()) this.#router.remove(session.namespace, sub);
-    session.discard();
-    const will = this.#wills.cancel(session.key);
-    if (will !== undefined) this.publishWill(will);
-  }
-
-  #scheduleExpiry(session: Session, disconnectedAt: number): void {
-    if (session.expiryInterval === NEVER_EXPIRES) return;
-    const delay = disconnectedAt + session.expiryInterval * 1000 - Date.now();
-    this.#expiries.schedule(session.key, delay, session);
+    this.#connections.attachWebSocket(server, path);
   }
 
   /** Called by a channel when its connection ends, exactly once. */
   connectionClosed(channel: Channel, wasConnected: boolean, cause: DisconnectCause, reasonCode: number | undefined, detail: string | undefined): void {
-    this.#channels.delete(channel);
+    this.#connections.closed(channel);
     if (!wasConnected) return;
-    const session = channel.session!;
-    const client = channel.client!;
     const will = channel.will;
     channel.will = null;
-    const ownsSession = session.link === channel;
-    if (ownsSession) session.detach();
-    let willWaits = false;
-    if (will !== null && cause !== 'server-shutdown') {
-      const delay = Math.min(will.delay, session.expiryInterval);
-      if (delay === 0 || !ownsSession) this.publishWill(will);
-      else {
-        this.#wills.schedule(session.key, delay * 1000, will);
-        willWaits = true;
-      }
-    }
-    // A will discarded (normal DISCONNECT, server shutdown) or published leaves the store; a waiting
-    // one stays there from CONNECT, its delay counted from the disconnectedAt saved below.
-    if (ownsSession && !willWaits) session.saveWill(null);
-    if (ownsSession) {
-      if (session.expiryInterval === 0) {
-        this.endSession(session);
-      } else {
-        session.disconnectedAt = Date.now();
-        session.save();
-        this.#scheduleExpiry(session, session.disconnectedAt);
-      }
-    }
-    this.emit('client.disconnect', client, { cause, reasonCode, detail });
+    this.sessions.connectionClosed(channel, channel.session!, will, cause);
+    this.emit('client.disconnect', channel.client!, { cause, reasonCode, detail });
+  }
+
+  /** Connected clients. */
+  clients(): IterableIterator<ClientInfo> {
+    return this.#connections.clients();
+  }
+
+  /**
+   * Disconnects every connected client the predicate selects (v5: DISCONNECT with the reason code
+   * and string). Used by the platform for revocation; returns how many were cut.
+   */
+  disconnectClients(select: (client: ClientInfo) => boolean, reasonCode: number, reasonString?: string, cause: DisconnectCause = 'administrative'): number {
+    return this.#connections.disconnect(select, reasonCode, reasonString, cause);
+  }
+
+  /** Sessions known to the broker (connected or not). */
+  get sessionCount(): number {
+    return this.sessions.size;
   }
 
   /** Publishes a will, through the same authorization as a live publish. */
@@ -323,29 +177,6 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
     return true;
   }
 
-  /**
-   * Sends the retained messages matching a new subscription (always with the retain flag), each
-   * passing the subscription's delivery filter when it has one.
-   */
-  sendRetained(session: Session, topicFilter: string, options: SubscriptionOptions, deliver: DeliveryFilter | null = null): void {
-    const index = this.#retained.get(session.namespace);
-    if (index === undefined) return;
-    const now = Date.now();
-    const subscriptionIds = options.subscriptionId !== 0 ? [options.subscriptionId] : null;
-    for (const message of index.match(topicFilter)) {
-      if (message.expiresAt !== 0 && message.expiresAt <= now) {
-        index.delete(message.topic);
-        this.#retainedStore.delete(session.namespace, message.topic);
-        continue;
-      }
-      if (deliver !== null && !deliver.allows(message.topic)) {
-        this.messageDropped(session, message, deliver.reason);
-        continue;
-      }
-      session.offer(message, Math.min(message.qos, options.qos) as 0 | 1 | 2, true, subscriptionIds, null);
-    }
-  }
-
   // ---- publishing ------------------------------------------------------------------------------
 
   /**
@@ -353,10 +184,9 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
    * subscription. `from` is null for messages the platform publishes itself.
    */
   publish(namespace: string, message: Message, from: ClientInfo | null = null): number {
-    this.counters.messagesIn++;
     const enclosing = this.#writes;
     this.#writes = 0;
-    if (message.retain) this.#storeRetained(namespace, message);
+    if (message.retain && this.retainer.store(namespace, message)) this.#writes |= WROTE_RETAINED;
     if (this.listenerCount('message.publish') > 0) this.emit('message.publish', from, message);
     const delivered = this.#dispatch(namespace, message);
     const wrote = this.#writes;
@@ -382,27 +212,6 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
 
   messageStored(): void {
     this.#writes |= WROTE_SESSIONS;
-  }
-
-  #storeRetained(namespace: string, message: Message): void {
-    const index = this.#retainedIndex(namespace);
-    if (message.payload.length === 0) {
-      // MQTT 5 §3.3.1.3: an empty retained payload clears the topic's retained message.
-      if (index.delete(message.topic)) {
-        this.#retainedStore.delete(namespace, message.topic);
-        this.#writes |= WROTE_RETAINED;
-      }
-      return;
-    }
-    index.set(message);
-    this.#retainedStore.set(namespace, message);
-    this.#writes |= WROTE_RETAINED;
-  }
-
-  #retainedIndex(namespace: string): RetainedIndex {
-    let index = this.#retained.get(namespace);
-    if (index === undefined) this.#retained.set(namespace, (index = new RetainedIndex()));
-    return index;
   }
 
   #dispatch(namespace: string, message: Message): number {
@@ -450,7 +259,6 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
         sub.session.offer(message, qos, o.retainAsPublished && message.retain, o.subscriptionId !== 0 ? [o.subscriptionId] : null, cache);
         delivered++;
       }
-      this.counters.deliveries += delivered;
       return delivered;
     } finally {
       this.#dispatchDepth--;
@@ -518,41 +326,12 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
     this.counters.dropped++;
     if (this.listenerCount('message.dropped') > 0) {
       const link = session.link;
-      const who = link instanceof Channel && link.client !== null ? link.client : { clientId: session.clientId, namespace: session.namespace };
+      const who = link !== null && link.client !== null ? link.client : { clientId: session.clientId, namespace: session.namespace };
       this.emit('message.dropped', who, message, reason);
     }
   }
 
-  // ---- administration --------------------------------------------------------------------------
-
-  /** Connected clients. */
-  *clients(): IterableIterator<ClientInfo> {
-    for (const channel of this.#channels) if (channel.client !== null && channel.state === ChannelState.Connected) yield channel.client;
-  }
-
-  /**
-   * Disconnects every connected client the predicate selects (v5: DISCONNECT with the reason code
-   * and string). Used by the platform for revocation; returns how many were cut.
-   */
-  disconnectClients(select: (client: ClientInfo) => boolean, reasonCode: number, reasonString?: string, cause: DisconnectCause = 'administrative'): number {
-    let n = 0;
-    // Iterating a Set while kick() deletes from it is safe: deleted entries are simply skipped.
-    for (const channel of this.#channels) {
-      if (channel.client === null || channel.state !== ChannelState.Connected || !select(channel.client)) continue;
-      channel.kick(reasonCode, cause, reasonString);
-      n++;
-    }
-    return n;
-  }
-
-  /** Sessions known to the broker (connected or not). */
-  get sessionCount(): number {
-    return this.#sessions.size;
-  }
-
-  retainedCount(namespace = ''): number {
-    return this.#retained.get(namespace)?.size ?? 0;
-  }
+  // ---- shutdown --------------------------------------------------------------------------------
 
   /**
    * Stops accepting, disconnects every client (v5: 0x8B server shutting down), and flushes the
@@ -561,15 +340,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    const stopping = this.#listeners.map((l) => l.close());
-    const channels = [...this.#channels];
-    for (const channel of channels) channel.kick(ReasonCode.ServerShuttingDown, 'server-shutdown', 'server shutting down');
-    // Let the DISCONNECTs leave before the sockets go.
-    await new Promise((resolve) => setImmediate(resolve));
-    for (const channel of channels) channel.transport.destroy();
-    await Promise.all(stopping);
-    this.#wills.clear();
-    this.#expiries.clear();
+    await this.#connections.close();
+    this.sessions.close();
     await Promise.all([this.#sessionStore.flush(), this.#retainedStore.flush()]);
   }
 }

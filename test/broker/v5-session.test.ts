@@ -139,6 +139,20 @@ describe('MQTT 5 client identifier and keep alive', { concurrency: true }, () =>
       raw.destroy();
     }
   });
+
+  test('every refused CONNECT is reported on client.connack with its own reason code', async () => {
+    type Connack = [request: { clientId: string }, detail: { reasonCode: number; sessionPresent: boolean; reasonString?: string }];
+    const reported = nextEvent<Connack>(tb.broker, 'client.connack', 2000, (request) => request.clientId === 'auth-method-event');
+    const { raw } = await WireClient.connect(tb.port, { clientId: 'auth-method-event', properties: { authenticationMethod: 'SCRAM-SHA-1' } });
+    try {
+      const [, detail] = await reported;
+      assert.equal(detail.reasonCode, 0x8c, 'bad authentication method, not not-authorized');
+      assert.equal(detail.sessionPresent, false);
+      assert.equal(detail.reasonString, 'enhanced authentication is not supported');
+    } finally {
+      raw.destroy();
+    }
+  });
 });
 
 describe('MQTT 5 server keep alive', { concurrency: true }, () => {

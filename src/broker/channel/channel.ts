@@ -9,7 +9,7 @@ import { decodeSubscribe, decodeUnsubscribe } from '../codec/subscribe-codec.ts'
 import { ProtocolViolation, malformed, protocolError } from '../errors.ts';
 import type { DisconnectCause } from '../hooks.ts';
 import type { Message } from '../message.ts';
-import { ReasonCode } from '../reason-codes.ts';
+import { ReasonCode, isFailure } from '../reason-codes.ts';
 import type { EncodingCache, Session, SessionLink } from '../session/session.ts';
 import type { Transport, TransportHandler } from '../transport/transport.ts';
 import { AckQueue, type AckLink } from './ack-queue.ts';
@@ -163,7 +163,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
         session.acknowledgePuback(packetId);
         return;
       case PacketType.Pubrec:
-        if (!session.acknowledgePubrec(packetId, reasonCode >= 0x80)) {
+        if (!session.acknowledgePubrec(packetId, isFailure(reasonCode))) {
           this.transport.write(encodeAck(PacketType.Pubrel, packetId, this.protocolVersion, ReasonCode.PacketIdentifierNotFound));
         }
         return;

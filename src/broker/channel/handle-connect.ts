@@ -8,14 +8,14 @@ import { checkConnectStrings } from '../codec/connect-strings.ts';
 import { readConnectUserProperties, type ConnectUserProperties } from '../codec/connect-user-properties.ts';
 import { PacketType } from '../codec/packet-type.ts';
 import { ProtocolViolation, malformed, protocolError } from '../errors.ts';
-import type { AuthenticateResult, ConnectRequest } from '../hooks.ts';
+import type { AuthenticateResult, ConnectRequest, DisconnectCause } from '../hooks.ts';
 import type { Message, MessageProperties, UserProperty } from '../message.ts';
 import { ConnackV3, ReasonCode, connackCodeForV3, isFailure } from '../reason-codes.ts';
 import { checkTopicName } from '../routing/topic.ts';
+import { NEVER_EXPIRES } from '../session/session.ts';
 import { type Channel, ChannelState } from './channel.ts';
 import type { Will } from './will.ts';
 
-const NEVER_EXPIRES = 0xffffffff;
 const NO_USER_PROPERTIES: ConnectUserProperties = { connect: undefined, will: undefined };
 
 /** CONNECT (MQTT 5 §3.1): validation, authentication hook, takeover, session start or resume, CONNACK. */
@@ -37,7 +37,7 @@ export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: numbe
   const userProperties = v5 ? readConnectUserProperties(frame, bodyOffset) : NO_USER_PROPERTIES;
 
   if (v5 && props?.authenticationMethod !== undefined) {
-    refuse(channel, ReasonCode.BadAuthenticationMethod, 'enhanced authentication is not supported');
+    refuse(channel, connectRequest(channel, packet, packet.clientId, userProperties), ReasonCode.BadAuthenticationMethod, 'enhanced authentication is not supported', 'not-authorized');
     return;
   }
   let clientId = packet.clientId;
@@ -46,7 +46,7 @@ export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: numbe
   if (clientId.length === 0) {
     if (!v5 && !cleanStart) {
       // MQTT 3.1.1 §3.1.3.1: an empty client id needs clean session.
-      refuse(channel, ReasonCode.ClientIdentifierNotValid, 'an empty client identifier requires clean session');
+      refuse(channel, connectRequest(channel, packet, clientId, userProperties), ReasonCode.ClientIdentifierNotValid, 'an empty client identifier requires clean session', 'protocol-error');
       return;
     }
     clientId = `bmq-${randomBytes(9).toString('base64url')}`;
@@ -69,23 +69,12 @@ export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: numbe
     channel.sendQuota = limits.maxInflight;
   }
 
-  const request: ConnectRequest = {
-    clientId,
-    username: packet.username,
-    password: packet.password,
-    protocolVersion: version,
-    remoteAddress: channel.remoteAddress,
-    transport: channel.transport.kind,
-    cleanStart,
-    keepalive: packet.keepalive ?? 0,
-    userProperties: userProperties.connect,
-  };
+  const request = connectRequest(channel, packet, clientId, userProperties);
   if (!v5 && exceedsMaxKeepalive(request.keepalive, limits.maxKeepalive)) {
     // v3 cannot be told a server keep alive; Mosquitto 2's max_keepalive refuses such a client with
     // "identifier rejected" (its handle_connect.c), and so do we, before any session is touched.
     const reasonString = `keep alive ${request.keepalive} s is not within the server's maximum of ${limits.maxKeepalive} s (0 = none is not allowed either)`;
-    channel.broker.emit('client.connack', request, { reasonCode: ReasonCode.ClientIdentifierNotValid, sessionPresent: false, reasonString });
-    refuse(channel, ReasonCode.ClientIdentifierNotValid, reasonString);
+    refuse(channel, request, ReasonCode.ClientIdentifierNotValid, reasonString, 'protocol-error');
     return;
   }
   const authenticate = channel.broker.hooks.authenticate;
@@ -122,9 +111,7 @@ function accept(
   if (channel.state === ChannelState.Closed) return;
   const broker = channel.broker;
   if (!outcome.ok) {
-    const code = isFailure(outcome.reasonCode) ? outcome.reasonCode : ReasonCode.NotAuthorized;
-    broker.emit('client.connack', request, { reasonCode: code, sessionPresent: false, reasonString: outcome.reasonString });
-    refuse(channel, code, outcome.reasonString);
+    refuse(channel, request, isFailure(outcome.reasonCode) ? outcome.reasonCode : ReasonCode.NotAuthorized, outcome.reasonString, 'not-authorized');
     return;
   }
   const v5 = channel.protocolVersion === 5;
@@ -138,16 +125,16 @@ function accept(
     transport: channel.transport.kind,
     data: outcome.data,
   };
-  const opened = broker.openSession(channel, client, request.cleanStart, expiry);
+  const opened = broker.sessions.open(channel, client, request.cleanStart, expiry);
   if ('refused' in opened) {
-    broker.emit('client.connack', request, { reasonCode: opened.refused, sessionPresent: false, reasonString: opened.reasonString });
-    refuse(channel, opened.refused, opened.reasonString);
+    // The only refusal of the registry: a client id taken over in a loop (takeover-guard.ts).
+    refuse(channel, request, opened.refused, opened.reasonString, 'rate-limit');
     return;
   }
   const { session, sessionPresent } = opened;
   channel.client = client;
   channel.will = will === null ? null : { ...will, client, message: { ...will.message, origin: '' } };
-  broker.keepWill(session, channel.will);
+  broker.sessions.keepWill(session, channel.will);
   channel.session = session;
   channel.state = ChannelState.Connected;
 
@@ -211,15 +198,34 @@ function serverKeepAliveFor(requested: number, limits: BrokerLimits): number | u
   return override || keepalive !== requested ? keepalive : undefined;
 }
 
-/** Sends a refusing CONNACK and closes (MQTT 5 §3.2.2.2: a failure CONNACK ends the connection). */
-function refuse(channel: Channel, reasonCode: number, reasonString?: string): void {
+/** The CONNECT as hooks and the `client.connack` event see it. */
+function connectRequest(channel: Channel, packet: IConnectPacket, clientId: string, userProperties: ConnectUserProperties): ConnectRequest {
+  return {
+    clientId,
+    username: packet.username,
+    password: packet.password,
+    protocolVersion: channel.protocolVersion,
+    remoteAddress: channel.remoteAddress,
+    transport: channel.transport.kind,
+    cleanStart: packet.clean !== false,
+    keepalive: packet.keepalive ?? 0,
+    userProperties: userProperties.connect,
+  };
+}
+
+/**
+ * Sends a refusing CONNACK and closes (MQTT 5 §3.2.2.2: a failure CONNACK ends the connection).
+ * Every refusal is reported on `client.connack` with its own reason code, and closes with its own cause.
+ */
+function refuse(channel: Channel, request: ConnectRequest, reasonCode: number, reasonString: string | undefined, cause: DisconnectCause): void {
+  channel.broker.emit('client.connack', request, { reasonCode, sessionPresent: false, reasonString });
   const v5 = channel.protocolVersion === 5;
   channel.writePacket(
     v5
       ? { cmd: 'connack', sessionPresent: false, reasonCode, properties: reasonString !== undefined ? { reasonString } : undefined }
       : { cmd: 'connack', sessionPresent: false, returnCode: connackCodeForV3(reasonCode) },
   );
-  channel.close('not-authorized', reasonCode, reasonString);
+  channel.close(cause, reasonCode, reasonString);
 }
 
 type ConnectWill = NonNullable<IConnectPacket['will']>;
@@ -242,7 +248,7 @@ function readWill(channel: Channel, will: ConnectWill, userProperties: UserPrope
     if (userProperties !== undefined) properties.userProperties = userProperties;
     if (Object.keys(properties).length === 0) properties = null;
   }
-  const payload = typeof will.payload === 'string' ? Buffer.from(will.payload) : Buffer.from(will.payload);
+  const payload = Buffer.from(will.payload);
   const message: Message = {
     topic: will.topic,
     payload,

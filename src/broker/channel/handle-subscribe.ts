@@ -116,7 +116,7 @@ function complete(channel: Channel, messageId: number, requests: Array<Request |
     const { retainHandling } = request.options;
     // Retained messages are not sent for shared subscriptions (MQTT 5 §4.8.2).
     if (request.parsed.group !== null || retainHandling === 2 || (retainHandling === 1 && !fresh[i])) continue;
-    broker.sendRetained(channel.session, request.parsed.filter, request.options, filters[i] ?? null);
+    broker.retainer.sendOnSubscribe(channel.session, request.parsed.filter, request.options, filters[i] ?? null);
   }
 }
 

@@ -21,11 +21,4 @@ export class Router {
   trie(namespace: string): TopicTrie<Subscription> | undefined {
     return this.#tries.get(namespace);
   }
-
-  /** Total subscriptions across namespaces. */
-  get size(): number {
-    let n = 0;
-    for (const trie of this.#tries.values()) n += trie.size;
-    return n;
-  }
 }

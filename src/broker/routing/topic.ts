@@ -50,17 +50,23 @@ const SHARE_PREFIX = '$share/';
 
 /** Splits `$share/{group}/{filter}` (MQTT 5 §4.8.2); returns an error message when malformed. */
 export function parseSubscriptionFilter(raw: string, limits: TopicLimits): ParsedFilter | string {
-  if (!raw.startsWith(SHARE_PREFIX)) {
-    const problem = checkTopicFilter(raw, limits);
-    return problem ?? { group: null, filter: raw };
-  }
+  const parsed = splitSubscriptionFilter(raw);
+  if (parsed === null) return `shared subscription "${raw}" has no filter`;
+  const group = parsed.group;
+  if (group !== null && (group.length === 0 || group.includes('+') || group.includes('#'))) return `shared subscription group "${group}" is invalid`;
+  const problem = checkTopicFilter(parsed.filter, limits);
+  return problem ?? parsed;
+}
+
+/**
+ * The split alone, checking nothing: for filters checked when they were granted (a stored session's,
+ * restored at start-up, stays as granted even if the limits changed since). Null: `$share/` without a filter.
+ */
+export function splitSubscriptionFilter(raw: string): ParsedFilter | null {
+  if (!raw.startsWith(SHARE_PREFIX)) return { group: null, filter: raw };
   const slash = raw.indexOf('/', SHARE_PREFIX.length);
-  if (slash < 0) return `shared subscription "${raw}" has no filter`;
-  const group = raw.slice(SHARE_PREFIX.length, slash);
-  if (group.length === 0 || group.includes('+') || group.includes('#')) return `shared subscription group "${group}" is invalid`;
-  const filter = raw.slice(slash + 1);
-  const problem = checkTopicFilter(filter, limits);
-  return problem ?? { group, filter };
+  if (slash < 0) return null;
+  return { group: raw.slice(SHARE_PREFIX.length, slash), filter: raw.slice(slash + 1) };
 }
 
 /**

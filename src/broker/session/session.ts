@@ -1,5 +1,5 @@
-import type { StoredClient } from '../client-info.ts';
-import type { DeliveryFilter } from '../hooks.ts';
+import type { ClientInfo, StoredClient } from '../client-info.ts';
+import type { DeliveryFilter, DisconnectCause } from '../hooks.ts';
 import type { Message } from '../message.ts';
 import type { Outbound } from './outbound.ts';
 import { OutboundQueue, outboundBytes } from './outbound-queue.ts';
@@ -30,15 +30,26 @@ export interface EncodingCache {
   readonly encoded: Array<Buffer | undefined>;
 }
 
-/** How a session reaches its client while connected; implemented by the channel. */
+/** Session expiry interval meaning "never" (MQTT 5 §3.1.2.11.2; what v3 persistent sessions get). */
+export const NEVER_EXPIRES = 0xffff_ffff;
+
+/**
+ * How a session reaches its client while connected; implemented by the channel. Also what the
+ * session registry and dispatch need of a connection, so they never depend on the channel itself.
+ */
 export interface SessionLink {
   /** QoS 1/2 messages that may be in flight: min(our limit, the client's receive maximum). */
   readonly sendQuota: number;
+  /** The connected client (set before the session attaches). */
+  readonly client: ClientInfo | null;
+  readonly remoteAddress: string;
   /** False when the message cannot be sent to this client (larger than its maximum packet size). */
   sendPublish(message: Message, qos: 0 | 1 | 2, packetId: number, retain: boolean, dup: boolean, subscriptionIds: number[] | null, cache: EncodingCache | null): boolean;
   sendPubrel(packetId: number): void;
   /** True when the client is so far behind that QoS 0 messages should be dropped. */
   congested(): boolean;
+  /** Server-initiated disconnect (v5: DISCONNECT with the reason code, MQTT 5 §3.14); the session stays. */
+  kick(reasonCode: number, cause: DisconnectCause, reasonString?: string): void;
 }
 
 /** What a session reports upward (the broker turns it into events and counters). */
@@ -57,7 +68,7 @@ export class Session {
   readonly key: string;
   readonly namespace: string;
   readonly clientId: string;
-  /** Seconds; 0 = ends with the connection; 0xFFFFFFFF = never expires. */
+  /** Seconds; 0 = ends with the connection; NEVER_EXPIRES. */
   expiryInterval: number;
   /** Epoch ms of the last disconnect; 0 while connected. */
   disconnectedAt = 0;
@@ -262,11 +273,6 @@ export class Session {
     this.subscriptions.clear();
     this.#willStored = false;
     if (this.#written) this.#store.deleteSession(this.key);
-  }
-
-  /** Messages owed to the client (in flight + queued). */
-  get pending(): number {
-    return this.inflight.size + this.queue.length;
   }
 
   #send(link: SessionLink, entry: Outbound, cache: EncodingCache | null): void {

@@ -43,10 +43,6 @@ export class KeyedTimers<V> {
     return entry.value;
   }
 
-  has(key: string): boolean {
-    return this.#timers.has(key);
-  }
-
   /** Cancels everything, returning the pending values. */
   clear(): V[] {
     const values: V[] = [];
