@@ -4,8 +4,8 @@
  *
  *   npm run bench:footprint -- --connections 19000 --window 500 --rounds 2
  *
- * Per broker and round: a fresh broker on a random 127.0.0.1 port (pinned to CPU 0), its RSS read
- * from /proc/PID/status (VmRSS) once it is idle, then `connections` idle MQTT 3.1.1 connections from
+ * Per broker and round: a fresh broker on a random 127.0.0.1 port (pinned to CPU 0), warmed up with
+ * 200 connections that are closed again, its RSS read from /proc/PID/status (VmRSS) once it is idle, then `connections` idle MQTT 3.1.1 connections from
  * client processes on CPU 1 (footprint-client.ts: CONNECT with clean session, a unique client id and
  * a 600 s keepalive, CONNACK, then silence), at most `window` handshakes in flight. Once every
  * connection is up and the broker has settled, RSS is read again:
@@ -41,8 +41,14 @@ const USAGE = `usage: npm run bench:footprint -- [options]
   --pin on|off         broker on CPU 0, clients on CPU 1 (taskset) [on]
   --bucketmq-node-arg=ARG  Node flag for bucketmq (repeatable), e.g. --bucketmq-node-arg=--max-semi-space-size=128`;
 
-/** Settle time for a freshly started broker before the baseline reading. */
-const STARTUP_SETTLE_MS = 2_000;
+/**
+ * Connections opened and closed before the baseline reading, so one-off costs are paid before it:
+ * code compiled on first use, and mqtt-packet's number caches (it fills 65,536 small Buffers, ~6 MB,
+ * on its first encode), which would otherwise count as ~0.3 KB per connection at 19,000.
+ */
+const WARMUP_CONNECTIONS = 200;
+/** Settle time after the warm-up: bucketmq keeps a closed socket referenced for 5 s (SocketTransport.end). */
+const STARTUP_SETTLE_MS = 6_000;
 const PROBE_TIMEOUT_MS = 10_000;
 
 interface Run {
@@ -135,8 +141,15 @@ async function measure(name: BrokerName, settings: Settings): Promise<Run> {
     if (!(error instanceof BrokerUnavailable)) throw error;
     return { ...run, status: 'n/a', note: error.message };
   }
-  const fleet = new ClientFleet(settings.connections, { perProcess: settings.perProcess, cpus: settings.pin ? (os.cpus().length === 2 ? '1' : `1-${os.cpus().length - 1}`) : null });
+  const clientCpus = settings.pin ? (os.cpus().length === 2 ? '1' : `1-${os.cpus().length - 1}`) : null;
+  const fleet = new ClientFleet(settings.connections, { perProcess: settings.perProcess, cpus: clientCpus });
   try {
+    const warmup = new ClientFleet(WARMUP_CONNECTIONS, { perProcess: WARMUP_CONNECTIONS, cpus: clientCpus });
+    await warmup.connect({
+      host: HOST, port: broker.port, count: WARMUP_CONNECTIONS, clientIdPrefix: `fp-warmup-${name}-`, localAddresses: LOCAL_ADDRESSES,
+      window: settings.window, keepalive: settings.keepalive, clean: true, subscribePrefix: null, subscribeTopic: null, disconnect: false, timeoutMs: settings.timeoutMs,
+    });
+    await warmup.close();
     await sleep(STARTUP_SETTLE_MS);
     if (node) {
       run.heapBefore = await probe(broker.pid);

@@ -94,7 +94,9 @@ export function summarizeSnapshot(file: string): Map<string, KindTotal> {
       if (owner[to] !== -1) continue;
       owner[to] = node;
       const name = edges[edge + edgeNameOf]!;
-      ownerEdge[to] = type === 'element' || type === 'hidden' ? `[${name}]` : strings[name];
+      // Indices (array elements, hash table slots) would make every element a kind of its own.
+      const edgeName = type === 'element' || type === 'hidden' ? '[]' : strings[name];
+      ownerEdge[to] = edgeName !== undefined && /^\d+$/.test(edgeName) ? '[]' : edgeName;
     }
   }
 
