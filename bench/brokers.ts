@@ -56,6 +56,8 @@ export interface BrokerOptions {
   bucketmqArgs: string[];
   /** Milliseconds to wait for the port to accept connections. */
   startTimeoutMs: number;
+  /** Extra Node flags for the Node brokers (bucketmq, aedes), after `--import tsx` (footprint.ts loads a probe). */
+  nodeArgs?: string[];
 }
 
 export interface ExitInfo {
@@ -158,7 +160,7 @@ function spawnBroker(name: BrokerName, port: number, tempDir: string, options: B
       return spawn(...pinned(options.cpus, MOSQUITTO_BIN, ['-c', conf]), { stdio });
     }
     case 'aedes':
-      return spawn(...pinned(options.cpus, process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'aedes-server.ts'), '--port', String(port)]), {
+      return spawn(...pinned(options.cpus, process.execPath, ['--import', 'tsx', ...(options.nodeArgs ?? []), path.join(BENCH_DIR, 'aedes-server.ts'), '--port', String(port)]), {
         cwd: PROJECT_DIR,
         stdio,
       });
@@ -171,7 +173,7 @@ function spawnBroker(name: BrokerName, port: number, tempDir: string, options: B
       const entry = path.join(PROJECT_DIR, 'src', 'server.ts');
       if (!existsSync(entry)) throw new BrokerUnavailable('src/server.ts does not exist yet');
       const args = [
-        '--import', 'tsx', entry, '--mqtt-port', String(port), '--data-dir', path.join(tempDir, 'data'),
+        '--import', 'tsx', ...(options.nodeArgs ?? []), entry, '--mqtt-port', String(port), '--data-dir', path.join(tempDir, 'data'),
         ...BUCKETMQ_DEFAULT_ARGS, ...options.bucketmqArgs,
       ];
       return spawn(...pinned(options.cpus, process.execPath, args), { cwd: PROJECT_DIR, stdio });

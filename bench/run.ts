@@ -46,7 +46,9 @@ const USAGE = `usage: npm run bench -- [options]
   --username U --password P   credentials every client sends (brokers that need them)
   --json FILE          results file [bench/results.json]
   --ingest SECONDS     then the ingest rows (bench/ingest.ts: records/s durably stored, MQTT and
-                       HTTP, SQLite and PostgreSQL), SECONDS per row; 0 skips them [5]`;
+                       HTTP, SQLite and PostgreSQL), SECONDS per row; 0 skips them [5]
+  --footprint N        then the footprint row (bench/footprint.ts: KB of RSS per idle connection
+                       and connects/s) with N idle connections per broker; 0 skips it [19000]`;
 
 const { values } = parseCommandLine({
   options: {
@@ -73,6 +75,7 @@ const { values } = parseCommandLine({
     password: { type: 'string' },
     json: { type: 'string', default: path.join(PROJECT_DIR, 'bench', 'results.json') },
     ingest: { type: 'string', default: '5' },
+    footprint: { type: 'string', default: '19000' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -328,6 +331,15 @@ const report = {
 };
 writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
 console.log(`Wrote ${path.relative(process.cwd(), values.json) || values.json}`);
+
+// The footprint row (issue 15) runs after the broker table, in its own process, for the same brokers.
+const footprintConnections = integer('footprint', values.footprint, 0);
+const footprintBrokers = brokers.filter((b) => b !== 'null');
+if (footprintConnections > 0 && footprintBrokers.length > 0) {
+  console.log('\nFootprint: memory per idle connection and connects/s (bench/footprint.ts)');
+  const footprint = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_DIR, 'bench', 'footprint.ts'), '--connections', String(footprintConnections), '--brokers', footprintBrokers.join(','), '--pin', values.pin], { stdio: 'inherit', cwd: PROJECT_DIR });
+  if (footprint.status !== 0) process.exitCode = footprint.status ?? 1;
+}
 
 // The ingest rows (issue 5) run after the broker table, in their own process.
 const ingestSeconds = Number(values.ingest);
