@@ -102,7 +102,10 @@ function serverStart(dataDir: string): Promise<number> {
   });
 }
 
-const span = (values: number[]): string => `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
+const span = (values: number[]): string => {
+  const digits = Math.max(...values) < 10 ? 1 : 0;
+  return `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
+};
 
 const filled = mkdtempSync(path.join(tmpdir(), 'bmq-bench-restart-'));
 const empty = mkdtempSync(path.join(tmpdir(), 'bmq-bench-restart-empty-'));
