@@ -84,11 +84,11 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
   }
 
   /**
-   * Loads persisted retained messages, then sessions (catching up the timers that ran while the
-   * process was down, session-registry.ts); call once before listening.
+   * Loads persisted sessions (catching up the timers that ran while the process was down,
+   * session-registry.ts); call once before listening. Retained messages load per namespace on first
+   * use (retainer.ts).
    */
   async start(): Promise<void> {
-    await this.retainer.load();
     await this.sessions.restore();
   }
 

@@ -22,11 +22,11 @@ function retained(topic: string, payload: string | Buffer, overrides: Partial<Me
   };
 }
 
-/** namespace -> topic -> payload text, for compact assertions. */
-async function contents(store: RetainedStore): Promise<Record<string, Record<string, string>>> {
+/** namespace -> topic -> payload text of the namespaces asked for (empty ones left out), for compact assertions. */
+function contents(store: RetainedStore, ...namespaces: string[]): Record<string, Record<string, string>> {
   const out: Record<string, Record<string, string>> = {};
-  for (const { namespace, message } of await store.loadAll()) {
-    (out[namespace] ??= {})[message.topic] = message.payload.toString();
+  for (const namespace of namespaces) {
+    for (const message of store.load(namespace)) (out[namespace] ??= {})[message.topic] = message.payload.toString();
   }
   return out;
 }
@@ -36,7 +36,8 @@ export function runRetainedStoreContract(name: string, makeStore: () => Promise<
   describe(`RetainedStore contract: ${name}`, () => {
     test('a new store holds nothing', async () => {
       const { store } = await makeStore();
-      assert.deepEqual(await store.loadAll(), []);
+      assert.deepEqual(store.load(''), []);
+      assert.deepEqual(store.load('ns'), []);
     });
 
     test('set stores, a second set replaces, delete clears; all survive a restart', async () => {
@@ -48,7 +49,7 @@ export function runRetainedStoreContract(name: string, makeStore: () => Promise<
       store.set('a', retained('t/1', 'second'));
       store.delete('a', 't/2');
       store.delete('a', 'never/set');
-      assert.deepEqual(await contents(await reopen()), { a: { 't/1': 'second', 't/3': 'three' } });
+      assert.deepEqual(contents(await reopen(), 'a'), { a: { 't/1': 'second', 't/3': 'three' } });
     });
 
     test('the same topic in two namespaces is two slots', async () => {
@@ -57,12 +58,41 @@ export function runRetainedStoreContract(name: string, makeStore: () => Promise<
       store.set('acct-2', retained('status', 'two'));
       store.set('', retained('status', 'anonymous'));
       let reopened = await reopen();
-      assert.deepEqual(await contents(reopened), { 'acct-1': { status: 'one' }, 'acct-2': { status: 'two' }, '': { status: 'anonymous' } });
+      assert.deepEqual(contents(reopened, 'acct-1', 'acct-2', '', 'acct-3'), { 'acct-1': { status: 'one' }, 'acct-2': { status: 'two' }, '': { status: 'anonymous' } });
 
       reopened.delete('acct-1', 'status');
       reopened.set('acct-2', retained('status', 'two again'));
       reopened = await reopen();
-      assert.deepEqual(await contents(reopened), { 'acct-2': { status: 'two again' }, '': { status: 'anonymous' } });
+      assert.deepEqual(contents(reopened, 'acct-1', 'acct-2', ''), { 'acct-2': { status: 'two again' }, '': { status: 'anonymous' } });
+    });
+
+    // The broker loads a namespace on its first subscription, possibly in the tick of a retained
+    // publish to it: a write not yet committed must be neither lost nor shadowed by its older row.
+    test('load includes writes not yet committed: a set replaces or adds, a delete removes; namespaces stay apart', async () => {
+      const { store, reopen } = await makeStore();
+      store.set('ns', retained('kept', 'k'));
+      store.set('ns', retained('replaced', 'old'));
+      store.set('ns', retained('deleted', 'd'));
+      store.set('other', retained('x', 'x'));
+      await store.flush();
+      store.set('ns', retained('replaced', 'new'));
+      store.delete('ns', 'deleted');
+      store.delete('ns', 'never/set');
+      store.set('ns', retained('added', 'a'));
+      store.set('other', retained('y', 'y'));
+      store.set('fresh', retained('only/pending', 'p'));
+      const expected = { ns: { kept: 'k', replaced: 'new', added: 'a' }, other: { x: 'x', y: 'y' }, fresh: { 'only/pending': 'p' } };
+      assert.deepEqual(contents(store, 'ns', 'other', 'fresh'), expected);
+      assert.equal(store.load('ns').length, 3, 'one message per topic');
+      assert.deepEqual(contents(store, 'ns', 'other', 'fresh'), expected, 'loading twice changes nothing');
+      assert.deepEqual(contents(await reopen(), 'ns', 'other', 'fresh'), expected, 'and the writes still reach storage');
+    });
+
+    test('load returns expired messages as stored: expiry is the broker\'s to judge', async () => {
+      const { store, reopen } = await makeStore();
+      store.set('ns', retained('expired', 'e', { expiresAt: 1 }));
+      assert.equal(store.load('ns')[0]?.expiresAt, 1);
+      assert.equal((await reopen()).load('ns')[0]?.expiresAt, 1);
     });
 
     test('messages round-trip exactly: bytes, every property, user property order, expiry, origin', async () => {
@@ -84,7 +114,7 @@ export function runRetainedStoreContract(name: string, makeStore: () => Promise<
       store.set('ns', full);
       store.set('ns', empty);
 
-      const loaded = new Map((await (await reopen()).loadAll()).map(({ message }) => [message.topic, message]));
+      const loaded = new Map((await reopen()).load('ns').map((message) => [message.topic, message]));
       assert.deepEqual(loaded.get('ünïcode/☃'), full);
       assert.deepEqual(loaded.get('empty'), empty);
       assert.deepEqual(loaded.get('ünïcode/☃')?.properties?.userProperties, [['a', '1'], ['b', '2'], ['a', '3']]);
@@ -99,7 +129,7 @@ export function runRetainedStoreContract(name: string, makeStore: () => Promise<
       store.set('ns', retained('deleted-then-set', 'back'));
       await new Promise((resolve) => setImmediate(resolve));
       await new Promise((resolve) => setImmediate(resolve));
-      assert.deepEqual(await contents(await reopen()), { ns: { hot: 'v499', 'deleted-then-set': 'back' } });
+      assert.deepEqual(contents(await reopen(), 'ns'), { ns: { hot: 'v499', 'deleted-then-set': 'back' } });
     });
 
     // SPEC §2: the PUBACK/PUBREC of a retained QoS 1/2 publish waits on whenDurable.
@@ -115,7 +145,7 @@ export function runRetainedStoreContract(name: string, makeStore: () => Promise<
       await store.flush();
       store.whenDurable({ durable: (ok) => calls.push(ok) });
       assert.deepEqual(calls, [true, true], 'with nothing pending the waiter is told at once');
-      assert.deepEqual(await contents(await reopen()), { ns: { 'w/1': 'one' } });
+      assert.deepEqual(contents(await reopen(), 'ns'), { ns: { 'w/1': 'one' } });
     });
 
     test('many topics written in one tick are all durable after the next tick', async () => {
@@ -123,9 +153,9 @@ export function runRetainedStoreContract(name: string, makeStore: () => Promise<
       for (let i = 0; i < 1_000; i++) store.set(`ns-${i % 3}`, retained(`devices/${i}/state`, `s${i}`));
       await new Promise((resolve) => setImmediate(resolve));
       await new Promise((resolve) => setImmediate(resolve));
-      const loaded = await (await reopen()).loadAll();
-      assert.equal(loaded.length, 1_000);
-      assert.equal((await contents(await reopen()))['ns-1']?.['devices/4/state'], 's4');
+      const reopened = await reopen();
+      assert.deepEqual([0, 1, 2].map((n) => reopened.load(`ns-${n}`).length), [334, 333, 333]);
+      assert.equal(contents(reopened, 'ns-1')['ns-1']?.['devices/4/state'], 's4');
     });
   });
 }

@@ -72,6 +72,25 @@ describe('SqliteRetainedStore write-behind', () => {
     await store.close();
   });
 
+  test('load lays the pending batch over the rows without committing it early', async () => {
+    const file = await tempDatabaseFile();
+    const store = new SqliteRetainedStore(open(file));
+    const countRows = open(file).prepare<[], number>('SELECT COUNT(*) FROM mqtt_retained').pluck();
+    store.set('ns', retained('t/1', 'one'));
+    await store.flush();
+    const told: boolean[] = [];
+    store.set('ns', retained('t/2', 'two'));
+    store.whenDurable({ durable: (ok) => told.push(ok) });
+    assert.deepEqual(store.load('ns').map((m) => m.topic).sort(), ['t/1', 't/2']);
+    assert.equal(countRows.get(), 1, 'still one tick of writes, committed on its own turn');
+    assert.deepEqual(told, []);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(countRows.get(), 2);
+    assert.deepEqual(told, [true]);
+    assert.equal(store.stats.batches, 2);
+    await store.close();
+  });
+
   test('a failed write fails the waiters of its batch; a closed store fails new waiters', async () => {
     const db = open(':memory:');
     const store = new SqliteRetainedStore(db, { reportError: () => undefined });

@@ -10,12 +10,9 @@ import type { RetainedStore } from './retained-store.ts';
 export class MemoryRetainedStore implements RetainedStore {
   #namespaces = new Map<string, Map<string, Message>>();
 
-  async loadAll(): Promise<Array<{ namespace: string; message: Message }>> {
-    const all: Array<{ namespace: string; message: Message }> = [];
-    for (const [namespace, topics] of this.#namespaces) {
-      for (const message of topics.values()) all.push({ namespace, message });
-    }
-    return all;
+  load(namespace: string): Message[] {
+    const topics = this.#namespaces.get(namespace);
+    return topics === undefined ? [] : [...topics.values()];
   }
 
   set(namespace: string, message: Message): void {

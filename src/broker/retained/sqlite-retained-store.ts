@@ -42,9 +42,12 @@ interface PendingWrite {
  * that batch (`whenDurable`) are told right after its commit, so a retained QoS 1/2 publish is
  * acknowledged in the same turn as before plus one setImmediate, never per message. The database
  * belongs to the caller; `close` flushes and stops writes.
+ *
+ * `load` reads one namespace (a range of the primary key) and lays the pending batch over it, so a
+ * write of this tick is neither lost nor shadowed by its older row, without committing early. Cost:
+ * the namespace's rows, plus one pass over the pending writes (one tick's worth) when any exist.
  */
 export class SqliteRetainedStore implements RetainedStore {
-  #db: Database;
   #reportError: StoreErrorReporter;
   /** Keyed by namespace + '\u0000' + topic; a later write to the same topic replaces the earlier one. */
   #pending = new Map<string, PendingWrite>();
@@ -60,10 +63,10 @@ export class SqliteRetainedStore implements RetainedStore {
 
   #upsert;
   #delete;
+  #selectNamespace;
   #writeBatch;
 
   constructor(db: Database, options: SqliteStoreOptions = {}) {
-    this.#db = db;
     this.#reportError = options.reportError ?? reportToStderr;
     migrate(db, 'broker-retained', MIGRATIONS);
 
@@ -72,6 +75,7 @@ export class SqliteRetainedStore implements RetainedStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#delete = db.prepare<[string, string]>('DELETE FROM mqtt_retained WHERE namespace = ? AND topic = ?');
+    this.#selectNamespace = db.prepare<[string], MessageColumns>('SELECT topic, payload, qos, retain, properties, expires_at, origin FROM mqtt_retained WHERE namespace = ?');
     this.#writeBatch = db.transaction((writes: Iterable<PendingWrite>) => {
       for (const write of writes) {
         try {
@@ -93,10 +97,17 @@ export class SqliteRetainedStore implements RetainedStore {
     return { ...this.#stats };
   }
 
-  async loadAll(): Promise<Array<{ namespace: string; message: Message }>> {
-    this.#writePending();
-    const rows = this.#db.prepare<[], MessageColumns & { namespace: string }>('SELECT * FROM mqtt_retained ORDER BY namespace, topic').all();
-    return rows.map((row) => ({ namespace: row.namespace, message: messageFromColumns(row) }));
+  load(namespace: string): Message[] {
+    const messages = this.#selectNamespace.all(namespace).map(messageFromColumns);
+    if (this.#pending.size === 0) return messages;
+    let byTopic: Map<string, Message> | null = null;
+    for (const write of this.#pending.values()) {
+      if (write.namespace !== namespace) continue;
+      byTopic ??= new Map(messages.map((message) => [message.topic, message]));
+      if (write.message === null) byTopic.delete(write.topic);
+      else byTopic.set(write.topic, write.message);
+    }
+    return byTopic === null ? messages : [...byTopic.values()];
   }
 
   set(namespace: string, message: Message): void {
