@@ -83,3 +83,15 @@ export async function tickWhilePinging(time: MockTime, client: MqttClient, ms: n
   }
   return pings;
 }
+
+/**
+ * Waits until `condition` holds, looking once per event-loop turn (setImmediate, which mock time
+ * leaves real, so socket I/O goes on between looks); fails after `ms` of real time.
+ */
+export async function settle(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
