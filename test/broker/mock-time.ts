@@ -29,7 +29,24 @@ export interface MockTime {
 export function mockTime(t: TestContext, options: { intervals?: boolean } = {}): MockTime {
   const apis: Array<'setTimeout' | 'setInterval' | 'Date'> = options.intervals === true ? ['setTimeout', 'setInterval', 'Date'] : ['setTimeout', 'Date'];
   t.mock.timers.enable({ apis, now: Date.now() });
+  // Node 20's reset() empties the mock queue but leaves each pending timer its queue position: a
+  // connection of this test that closes during the next one would clear that stale position and
+  // so remove whichever timer of the next test sits there. Clearing what is pending while still
+  // mocked (t.after runs before the reset) leaves the handles harmless.
+  const pending = new Set<NodeJS.Timeout>();
+  const setTimeoutMock = globalThis.setTimeout;
+  const setIntervalMock = globalThis.setInterval;
+  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => noted(pending, setTimeoutMock(...args))) as typeof setTimeout;
+  if (options.intervals === true) globalThis.setInterval = ((...args: Parameters<typeof setInterval>) => noted(pending, setIntervalMock(...args))) as typeof setInterval;
+  t.after(() => {
+    for (const handle of pending) clearTimeout(handle);
+  });
   return { tick: (ms) => t.mock.timers.tick(ms) };
+}
+
+function noted(pending: Set<NodeJS.Timeout>, handle: NodeJS.Timeout): NodeJS.Timeout {
+  pending.add(handle);
+  return handle;
 }
 
 /** Whether a client id is connected, read from the broker synchronously (no waiting on sockets). */
