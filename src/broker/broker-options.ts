@@ -1,3 +1,4 @@
+import type { Clock } from './clock.ts';
 import type { BrokerHooks } from './hooks.ts';
 import type { RetainedStore } from './retained/retained-store.ts';
 import type { SessionStore } from './session/session-store.ts';
@@ -78,6 +79,6 @@ export interface BrokerOptions {
   limits?: Partial<BrokerLimits>;
   sessionStore?: SessionStore;
   retainedStore?: RetainedStore;
-  /** Clock in epoch ms; injected so tests can drive expiry. */
-  now?: () => number;
+  /** Time for every timer and expiry of the engine (clock.ts). Default: systemClock (Date.now, global timers). */
+  clock?: Clock;
 }

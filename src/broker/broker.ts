@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import type https from 'node:https';
 import { DEFAULT_LIMITS, type BrokerLimits, type BrokerOptions } from './broker-options.ts';
+import { systemClock, type Clock } from './clock.ts';
 import type { Channel } from './channel/channel.ts';
 import type { HeldAck } from './channel/ack-queue.ts';
 import type { Will } from './channel/will.ts';
@@ -46,6 +47,8 @@ export interface BrokerCounters {
 export class Broker extends EventEmitter<BrokerEvents> implements SessionObserver {
   readonly limits: BrokerLimits;
   readonly hooks: BrokerHooks;
+  /** The engine's one source of time (clock.ts). */
+  readonly clock: Clock;
   readonly counters: BrokerCounters = { dropped: 0 };
   /** Opens, takes over and ends sessions (called by handle-connect). */
   readonly sessions: SessionRegistry;
@@ -71,6 +74,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
     super();
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.hooks = options.hooks ?? {};
+    this.clock = options.clock ?? systemClock;
     this.#sessionStore = options.sessionStore ?? new MemorySessionStore();
     this.#retainedStore = options.retainedStore ?? new MemoryRetainedStore();
     this.#connections = new Connections(this);
@@ -143,7 +147,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
   /** Publishes a will, through the same authorization as a live publish. */
   publishWill(will: Will): void {
     const expiry = will.message.properties?.messageExpiryInterval;
-    const message: Message = expiry !== undefined ? { ...will.message, expiresAt: Date.now() + expiry * 1000 } : will.message;
+    const message: Message = expiry !== undefined ? { ...will.message, expiresAt: this.clock.now() + expiry * 1000 } : will.message;
     const authorize = this.hooks.authorizePublish;
     if (authorize === undefined) {
       this.publish(will.client.namespace, message, will.client);
@@ -228,7 +232,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
       if (matches.length === 0 && groups.length === 0) return 0;
       let messageExpiry = -1;
       if (message.expiresAt !== 0) {
-        messageExpiry = Math.ceil((message.expiresAt - Date.now()) / 1000);
+        messageExpiry = Math.ceil((message.expiresAt - this.clock.now()) / 1000);
         if (messageExpiry <= 0) return 0;
       }
       const cache: EncodingCache = { messageExpiry, encoded: [] };

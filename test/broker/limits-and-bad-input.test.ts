@@ -17,6 +17,7 @@ import type { ClientInfo } from '../../src/broker/client-info.ts';
 import type { Message } from '../../src/broker/message.ts';
 import { HOST, connectCollecting, delay, endClient, rawConnect, startBroker, type RawClient, type TestBroker } from './helpers.ts';
 import { CrashGuard, waitUntil } from './wire-helpers.ts';
+import { MOCK_TIME_TEST, isConnected, mockTime, settle, type MockTime } from './mock-time.ts';
 import { varint, str } from './wire-bytes.ts';
 import { PUBACK, WireClient, ackOf } from './v5-helpers.ts';
 
@@ -383,41 +384,61 @@ describe('PUBLISH field errors (v5)', () => {
 
 // ---------------------------------------------------------------------------------------------------
 
-describe('CONNECT timeout', () => {
+describe('CONNECT timeout, on mock time', () => {
   let tb: TestBroker;
+  let probes = 0;
   before(async () => {
     tb = await startBroker({ limits: { connectTimeoutMs: 300 } });
   });
   after(() => tb.close());
 
-  test('a socket that sends nothing is closed after connectTimeoutMs', async () => {
+  /**
+   * A round trip through the broker on a new connection: the listener accepts connections in the
+   * order they arrive, so once the probe's CONNACK is back, the connections opened before it are
+   * accepted (their CONNECT timer armed) and what the broker did to them at the current time is done.
+   */
+  async function probe(): Promise<void> {
+    const r = await rawConnect(tb.port);
+    assert.equal((await r.handshake({ clientId: `probe-${++probes}`, keepalive: 0 })).returnCode, 0);
+    r.destroy();
+  }
+
+  /** Not closed 1 ms before connectTimeoutMs (300), closed at it. */
+  async function closedAtTimeout(time: MockTime, raw: RawClient): Promise<void> {
+    await probe();
+    time.tick(299);
+    await probe();
+    assert.equal(raw.closed, false, 'not closed before the timeout');
+    time.tick(1);
+    await raw.waitForClose(2000);
+  }
+
+  test('a socket that sends nothing is closed at connectTimeoutMs', MOCK_TIME_TEST, async (t) => {
+    const time = mockTime(t);
     const raw = await rawConnect(tb.port);
-    const opened = Date.now();
-    const closedAt = await raw.waitForClose(2000);
-    const after = closedAt - opened;
-    assert.ok(after >= 250, `not closed before the timeout (${after} ms)`);
-    assert.ok(after < 1500, `closed soon after the 300 ms timeout (${after} ms)`);
+    await closedAtTimeout(time, raw);
     assert.deepEqual(raw.packets, []);
   });
 
-  test('a socket that sends half a CONNECT is closed too', async () => {
+  test('a socket that sends half a CONNECT is closed too', MOCK_TIME_TEST, async (t) => {
+    const time = mockTime(t);
     const raw = await rawConnect(tb.port);
-    const opened = Date.now();
     const connect = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId: 'half' });
     raw.send(connect.subarray(0, 8));
-    const after = (await raw.waitForClose(2000)) - opened;
-    assert.ok(after >= 250 && after < 1500, `closed after ${after} ms`);
+    await closedAtTimeout(time, raw);
   });
 
-  test('a client that connects in time is not affected by the timer', async () => {
+  test('a client that connects in time is not affected by the timer', MOCK_TIME_TEST, async (t) => {
+    const time = mockTime(t);
     const raw = await rawConnect(tb.port);
-    await delay(150);
+    time.tick(150);
     const connack = await raw.handshake({ clientId: 'in-time', keepalive: 0 });
     assert.equal(connack.returnCode, 0);
-    await delay(500);
-    assert.equal(raw.closed, false);
+    time.tick(500);
+    assert.equal(isConnected(tb.broker, 'in-time'), true);
     raw.send({ cmd: 'pingreq' });
     assert.equal((await raw.next('pingresp')).cmd, 'pingresp');
+    assert.equal(raw.closed, false);
     raw.disconnect();
   });
 });
@@ -628,19 +649,21 @@ describe('maxHeldAcks: input flow control while the platform holds acknowledgeme
     await tb.close();
   });
 
-  test('a v3.1.1 client sending 40 QoS 1 publishes at once: the broker stops reading at the cap, reads again as acks go out, loses nothing, keeps the connection past its keepalive', async () => {
+  test('a v3.1.1 client sending 40 QoS 1 publishes at once: the broker stops reading at the cap, reads again as acks go out, loses nothing, keeps the connection past its keepalive', MOCK_TIME_TEST, async (t) => {
+    const time = mockTime(t);
     const { raw } = await WireClient.connect(tb.port, { clientId: 'held-v3', keepalive: 1 }, 4);
     try {
       for (let i = 1; i <= 40; i++) raw.send({ cmd: 'publish', topic: 'held/x', payload: Buffer.from(`m${i}`), qos: 1, messageId: i, retain: false, dup: false });
-      await waitUntil(() => seen.length >= HELD, 'the hook to hold the cap');
+      await settle(() => seen.length >= HELD, 3000, 'the hook to hold the cap');
       // Well past 1.5 x keepalive without reading anything from the client: no keepalive kick.
-      await delay(2_000);
+      time.tick(2_000);
       assert.equal(seen.length, HELD, 'nothing more is read while the cap is held');
-      assert.equal(raw.closed, false, 'held input is the broker\'s doing, not a keepalive lapse');
+      assert.equal(isConnected(tb.broker, 'held-v3'), true, 'held input is the broker\'s doing, not a keepalive lapse');
+      assert.equal(raw.closed, false);
 
       const released: string[] = [];
       while (released.length < 40) {
-        await waitUntil(() => seen.length > 0, `publish ${released.length + 1} to reach the hook`);
+        await settle(() => seen.length > 0, 3000, `publish ${released.length + 1} to reach the hook`);
         const next = seen.shift()!;
         released.push(next.payload);
         next.release();

@@ -1,7 +1,8 @@
 /**
  * Session expiry and will delay across a broker restart (SPEC §2; MQTT 5 §3.1.2.11.2, §3.1.3.2.2),
  * in-process over a real SQLite file: the broker is closed and a new one is started on the same
- * database, as a restart would. (Crashes at random moments: crash.test.ts.)
+ * database, as a restart would. On mock time (mock-time.ts): the time the broker is down, and the
+ * timers after it, are ticked exactly. (Crashes at random moments, on real time: crash.test.ts.)
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,8 @@ import { ReasonCode } from '../../src/broker/reason-codes.ts';
 import { SqliteRetainedStore } from '../../src/broker/retained/sqlite-retained-store.ts';
 import { SqliteSessionStore } from '../../src/broker/session/sqlite-session-store.ts';
 import { tempDatabases } from '../storage/temp-database.ts';
-import { HOST, connect, connectCollecting, delay, endClient } from './helpers.ts';
+import { HOST, connect, connectCollecting, endClient } from './helpers.ts';
+import { MOCK_TIME_TEST, mockTime, settle } from './mock-time.ts';
 
 const databases = tempDatabases('bucketmq-restart-timers-');
 const stops: Array<() => Promise<void>> = [];
@@ -46,16 +48,9 @@ async function startOn(file: string, hooks: BrokerHooks = {}): Promise<Running> 
   return { broker, port, sessions, stop };
 }
 
-async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await delay(20);
-  }
-}
-
 describe('timers across a restart', () => {
-  test('a session whose expiry passed while the broker was down is gone at start; one still pending expires on time', async () => {
+  test('a session whose expiry passed while the broker was down is gone at start; one still pending expires on time', MOCK_TIME_TEST, async (t) => {
+    const time = mockTime(t);
     const file = await databases.file();
     const first = await startOn(file);
     for (const [clientId, sessionExpiryInterval] of [['short', 1], ['long', 3]] as const) {
@@ -63,21 +58,23 @@ describe('timers across a restart', () => {
       await c.subscribeAsync('t', { qos: 1 });
       await endClient(c, false);
     }
-    const disconnectedAt = Date.now();
     await first.stop();
-    await delay(1_200);
+    time.tick(1_200);
 
     const second = await startOn(file);
     assert.equal(second.broker.sessionCount, 1, 'the 1 s session ended while the broker was down');
     assert.deepEqual((await second.sessions.loadAll()).map((s) => s.clientId), ['long'], 'and it is gone from the store');
-    await until(() => second.broker.sessionCount === 0, 4_000, 'the 3 s session to expire');
-    const expiredAfter = Date.now() - disconnectedAt;
-    assert.ok(expiredAfter >= 2_900 && expiredAfter < 3_900, `expired ${expiredAfter} ms after its disconnect, expected about 3000`);
+    time.tick(1_799);
+    assert.equal(second.broker.sessionCount, 1, 'not before 3 s after its disconnect');
+    time.tick(1);
+    assert.equal(second.broker.sessionCount, 0, 'expired 3 s after its disconnect');
+    await second.sessions.flush();
     assert.deepEqual(await second.sessions.loadAll(), []);
     await second.stop();
   });
 
-  test('delayed wills: a pending one is published when its delay ends, one whose session expired is published at start, restoreClient rebuilds or drops', async () => {
+  test('delayed wills: a pending one is published when its delay ends, one whose session expired is published at start, restoreClient rebuilds or drops', MOCK_TIME_TEST, async (t) => {
+    const time = mockTime(t);
     const file = await databases.file();
     const authorized: unknown[] = [];
     const hooks: BrokerHooks = {
@@ -104,26 +101,29 @@ describe('timers across a restart', () => {
       c.stream.destroy();
       await endClient(c);
     }
-    await until(() => [...first.broker.clients()].length === 0, 2_000, 'the broker to see the closes');
-    const closedAt = Date.now();
+    await settle(() => [...first.broker.clients()].length === 0, 2_000, 'the broker to see the closes');
     await first.stop();
     assert.deepEqual(authorized, [], 'no will was published before the restart');
-    await delay(1_200);
+    time.tick(1_200);
 
     const second = await startOn(file, {
       ...hooks,
       restoreClient: (client) => (client.clientId === 'dropped' ? null : { ...client, data: { ...(client.data as object), restored: true } }),
     });
     const seen = await connectCollecting(second.port, watcher);
-    const arrivals = new Map<string, number>();
-    seen.client.on('message', (topic) => arrivals.set(topic, Date.now() - closedAt));
-    await until(() => seen.messages.messages.some((m) => m.topic === 'will/expired'), 2_000, 'the will of the expired session');
-    await until(() => arrivals.has('will/pending'), 3_000, 'the pending will');
-    const pendingAt = arrivals.get('will/pending')!;
-    assert.ok(pendingAt >= 1_900 && pendingAt < 2_900, `pending will published ${pendingAt} ms after its client left, expected about 2000`);
-    await delay(Math.max(0, closedAt + 2_600 - Date.now()));
-    assert.deepEqual(seen.messages.messages.map((m) => m.topic).sort(), ['will/expired', 'will/pending'], 'each once; the dropped one never');
+    await seen.messages.waitFor(1, 2_000);
+    assert.equal(seen.messages.messages[0]!.topic, 'will/expired', 'the will of the expired session, at start');
+    time.tick(799);
+    assert.equal(authorized.length, 1, 'the pending will waits for the rest of its 2 s');
+    time.tick(1);
+    assert.equal(authorized.length, 2, 'the pending will, 2 s after its client left');
+    await seen.messages.waitFor(2, 3_000);
+    time.tick(600);
     assert.deepEqual(authorized, [{ device: 'dev-1', restored: true }, { device: 'dev-1', restored: true }], 'authorized as the client restoreClient returned');
+    // A marker after the wills (one session's messages keep their order): nothing else was routed.
+    await seen.client.publishAsync('will/marker', 'marker', { qos: 1 });
+    await seen.messages.waitFor(3, 2_000);
+    assert.deepEqual(seen.messages.messages.map((m) => m.topic), ['will/expired', 'will/pending', 'will/marker'], 'each once; the dropped one never');
     assert.equal((await second.sessions.loadAll()).find((s) => s.clientId === 'dropped')?.will, null, 'a dropped will leaves the store');
     seen.messages.stop();
     await endClient(seen.client, false);

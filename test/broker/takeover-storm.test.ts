@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { IConnackPacket } from 'mqtt-packet';
 import { ReasonCode } from '../../src/broker/reason-codes.ts';
-import { delay, rawConnect, startBroker, type RawClient, type TestBroker } from './helpers.ts';
+import { rawConnect, startBroker, type RawClient, type TestBroker } from './helpers.ts';
+import { MOCK_TIME_TEST, mockTime } from './mock-time.ts';
 
 // SPEC §2: a client id taken over more than N times a minute is refused for a back-off period,
 // with an event naming both addresses.
@@ -44,11 +45,14 @@ describe('takeover storm', () => {
     assert.notEqual(storm.addresses[0], storm.addresses[1]);
   });
 
-  test('v3 clients are refused with return code 3 (server unavailable) while blocked, admitted after the back-off', async () => {
+  test('v3 clients are refused with return code 3 (server unavailable) while blocked, admitted after the back-off', MOCK_TIME_TEST, async (t) => {
+    const time = mockTime(t);
     for (let i = 0; i < 5; i++) await connectAs('storm3', 4);
     const blocked = await connectAs('storm3', 4);
     assert.equal(blocked.returnCode, 3);
-    await delay(900);
+    time.tick(799);
+    assert.equal((await connectAs('storm3', 4)).returnCode, 3, 'still refused 1 ms before the back-off ends');
+    time.tick(1);
     const admitted = await connectAs('storm3', 4);
     assert.equal(admitted.returnCode, 0);
   });

@@ -23,6 +23,7 @@ import {
   waitForClose,
   waitForMessages,
 } from './helpers.ts';
+import { isConnected, mockTime, recordPublishes } from './mock-time.ts';
 
 interface Version {
   name: string;
@@ -383,17 +384,20 @@ for (const V of VERSIONS) {
         assert.equal(m!.packet.qos, 0);
       });
 
-      test('published when the keepalive expires', T, async () => {
+      test('published when the keepalive expires', T, async (t) => {
+        const time = mockTime(t);
         const willTopic = uid('wk');
+        const published = recordPublishes(t, tb.broker, willTopic);
         const watcher = await client();
         await watcher.subscribeAsync(willTopic, { qos: 1 });
         const waiting = waitForMessages(watcher, 1, 4000);
-        const started = Date.now();
         const { r } = await rawSession(uid('wk'), { keepalive: 1, will: { topic: willTopic, payload: Buffer.from('timeout'), qos: 1, retain: false } });
+        time.tick(1499);
+        assert.equal(published.length, 0, 'not before the 1.5 s keepalive grace');
+        time.tick(1);
+        assert.equal(published.length, 1, 'at the end of the 1.5 s keepalive grace');
         const [m] = await waiting;
-        const elapsed = Date.now() - started;
         assert.equal(m!.payload.toString(), 'timeout');
-        assert.ok(elapsed >= 1200, `will after the 1.5 s keepalive grace, not before (took ${elapsed} ms)`);
         await r.waitForClose(1000);
       });
     });
@@ -636,26 +640,32 @@ for (const V of VERSIONS) {
     // ---- keepalive ------------------------------------------------------------------------------
 
     describe('keepalive', () => {
-      test('a silent client with keepalive 1 is disconnected after about 1.5 s', T, async () => {
+      test('a silent client with keepalive 1 is disconnected at 1.5 s', T, async (t) => {
+        const time = mockTime(t);
         const r = await raw();
-        const connack = await r.handshake({ clientId: uid('ka'), protocolId: V.protocolId, protocolVersion: V.protocolVersion, keepalive: 1 });
+        const clientId = uid('ka');
+        const connack = await r.handshake({ clientId, protocolId: V.protocolId, protocolVersion: V.protocolVersion, keepalive: 1 });
         assert.equal(connack.returnCode, 0);
-        const start = Date.now();
-        const closedAt = await r.waitForClose(4000);
-        const elapsed = closedAt - start;
-        assert.ok(elapsed >= 1200 && elapsed <= 3000, `closed after ${elapsed} ms, expected 1200..3000 (1.5 × keepalive)`);
+        time.tick(1499);
+        assert.equal(isConnected(tb.broker, clientId), true, 'not before 1.5 × keepalive (3.1.1 §3.1.2.10)');
+        time.tick(1);
+        assert.equal(isConnected(tb.broker, clientId), false, 'at 1.5 × keepalive');
+        await r.waitForClose(4000);
       });
 
-      test('a client that sends PINGREQ stays connected and gets PINGRESP', T, async () => {
+      test('a client that sends PINGREQ stays connected and gets PINGRESP', T, async (t) => {
+        const time = mockTime(t);
         const r = await raw();
-        await r.handshake({ clientId: uid('kp'), protocolId: V.protocolId, protocolVersion: V.protocolVersion, keepalive: 1 });
+        const clientId = uid('kp');
+        await r.handshake({ clientId, protocolId: V.protocolId, protocolVersion: V.protocolVersion, keepalive: 1 });
         for (let i = 0; i < 6; i++) {
           r.send({ cmd: 'pingreq' });
           const resp = await r.next('pingresp', 1000);
           assert.equal(resp.cmd, 'pingresp');
-          await delay(450);
+          time.tick(450);
         }
-        assert.equal(r.closed, false, 'still connected after 2.7 s of pings with keepalive 1');
+        assert.equal(isConnected(tb.broker, clientId), true, 'still connected after 2.7 s of pings with keepalive 1');
+        assert.equal(r.closed, false);
         r.disconnect();
       });
     });

@@ -1,6 +1,7 @@
 import type { Packet } from 'mqtt-packet';
 import type { Broker } from '../broker.ts';
 import type { ClientInfo } from '../client-info.ts';
+import type { TimerHandle } from '../clock.ts';
 import { ControlDecoder, decodeAck, encodeAck, encodeControl, encodePingresp } from '../codec/control-codec.ts';
 import { FrameReader, type FrameSink } from '../codec/frame-reader.ts';
 import { PacketType } from '../codec/packet-type.ts';
@@ -51,12 +52,13 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
   aliasesOut: Map<string, number> | null = null;
   aliasOutMaximum = 0;
   keepaliveMs = 0;
-  lastActivity = Date.now();
+  /** broker.clock.now() when the client last sent bytes (set by CONNECT before keep alive starts). */
+  lastActivity = 0;
 
   readonly #reader: FrameReader;
   readonly #decoder = new ControlDecoder();
-  #connectTimer: NodeJS.Timeout | null = null;
-  #keepaliveTimer: NodeJS.Timeout | null = null;
+  #connectTimer: TimerHandle | null = null;
+  #keepaliveTimer: TimerHandle | null = null;
   #heldFrames: Array<[Buffer, number]> | null = null;
   /** The acknowledgements owed for inbound QoS 1/2 publishes, in order; also onPublish's AckControl. */
   readonly acks: AckQueue;
@@ -66,7 +68,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
     this.transport = transport;
     this.#reader = new FrameReader(this, broker.limits.maximumPacketSize);
     this.acks = new AckQueue(this, broker.limits.maxHeldAcks);
-    this.#connectTimer = setTimeout(connectTimeout, broker.limits.connectTimeoutMs, this);
+    this.#connectTimer = broker.clock.setTimeout(connectTimeout, broker.limits.connectTimeoutMs, this);
   }
 
   get remoteAddress(): string {
@@ -76,7 +78,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
   // ---- inbound -------------------------------------------------------------------------------
 
   onData(chunk: Buffer): void {
-    this.lastActivity = Date.now();
+    this.lastActivity = this.broker.clock.now();
     this.#reader.push(chunk);
   }
 
@@ -198,7 +200,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
 
   resumeInput(): void {
     // The client kept sending while we did not read: its silence was ours, not a keepalive lapse.
-    this.lastActivity = Date.now();
+    this.lastActivity = this.broker.clock.now();
     this.transport.resume();
     this.#reader.release();
   }
@@ -210,7 +212,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
     const v5 = this.protocolVersion === 5;
     let messageExpiry = -1;
     if (v5 && message.expiresAt !== 0) {
-      messageExpiry = cache !== null ? cache.messageExpiry : Math.ceil((message.expiresAt - Date.now()) / 1000);
+      messageExpiry = cache !== null ? cache.messageExpiry : Math.ceil((message.expiresAt - this.broker.clock.now()) / 1000);
       if (messageExpiry <= 0) return true; // expired: MQTT 5 §3.3.2.3.3, treat as delivered
     }
     let bytes: Buffer;
@@ -268,23 +270,24 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
     if (seconds === 0) return;
     // MQTT 5 §3.1.2.10: the server allows one and a half times the keep alive.
     this.keepaliveMs = seconds * 1500;
-    this.#keepaliveTimer = setTimeout(keepaliveCheck, this.keepaliveMs, this);
+    this.#keepaliveTimer = this.broker.clock.setTimeout(keepaliveCheck, this.keepaliveMs, this);
   }
 
   checkKeepalive(): void {
     if (this.state !== ChannelState.Connected) return;
     // While we do not read, whatever the client sends waits unread: not its fault.
-    if (this.acks.inputPaused) this.lastActivity = Date.now();
-    const idle = Date.now() - this.lastActivity;
+    const now = this.broker.clock.now();
+    if (this.acks.inputPaused) this.lastActivity = now;
+    const idle = now - this.lastActivity;
     if (idle >= this.keepaliveMs) {
       this.kick(ReasonCode.KeepAliveTimeout, 'keepalive-timeout', `no packet for ${idle} ms (keep alive ${this.keepaliveMs / 1500} s)`);
       return;
     }
-    this.#keepaliveTimer = setTimeout(keepaliveCheck, this.keepaliveMs - idle, this);
+    this.#keepaliveTimer = this.broker.clock.setTimeout(keepaliveCheck, this.keepaliveMs - idle, this);
   }
 
   #clearConnectTimer(): void {
-    if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
+    if (this.#connectTimer !== null) this.broker.clock.clearTimeout(this.#connectTimer);
     this.#connectTimer = null;
   }
 
@@ -323,7 +326,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
     this.state = ChannelState.Closed;
     this.#reader.stop();
     this.#clearConnectTimer();
-    if (this.#keepaliveTimer !== null) clearTimeout(this.#keepaliveTimer);
+    if (this.#keepaliveTimer !== null) this.broker.clock.clearTimeout(this.#keepaliveTimer);
     this.#keepaliveTimer = null;
     this.#heldFrames = null;
     this.transport.end();

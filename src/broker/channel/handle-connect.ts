@@ -141,7 +141,7 @@ function accept(
   const limits = broker.limits;
   const serverKeepAlive = v5 ? serverKeepAliveFor(request.keepalive, limits) : undefined;
   const keepalive = serverKeepAlive ?? request.keepalive;
-  channel.lastActivity = Date.now();
+  channel.lastActivity = broker.clock.now();
   channel.startKeepalive(keepalive);
 
   const connack: Packet = v5

@@ -54,7 +54,7 @@ export function handlePublish(channel: Channel, p: DecodedPublish): void {
     qos: p.qos,
     retain: p.retain,
     properties: p.properties,
-    expiresAt: expiry !== undefined ? Date.now() + expiry * 1000 : 0,
+    expiresAt: expiry !== undefined ? broker.clock.now() + expiry * 1000 : 0,
     origin: session.key,
   };
   const client = channel.client!;

@@ -51,7 +51,7 @@ export class Retainer {
    */
   sendOnSubscribe(session: Session, topicFilter: string, options: SubscriptionOptions, deliver: DeliveryFilter | null = null): void {
     const index = this.#loaded(session.namespace);
-    const now = Date.now();
+    const now = this.#observer.clock.now();
     const subscriptionIds = options.subscriptionId !== 0 ? [options.subscriptionId] : null;
     for (const message of index.match(topicFilter)) {
       if (message.expiresAt !== 0 && message.expiresAt <= now) {

@@ -12,8 +12,8 @@ import { Session, sessionKey, type SessionLink, type Subscription } from './sess
 import type { SessionStore } from './session-store.ts';
 import { recheckSubscriptions } from './subscription-checks.ts';
 
-/** What the registry uses of the broker: its settings, events, the will publisher and the session observer. */
-export type RegistryBroker = Pick<Broker, 'limits' | 'hooks' | 'emit' | 'publishWill' | 'messageDropped' | 'messageStored'>;
+/** What the registry uses of the broker: its settings, clock, events, the will publisher and the session observer. */
+export type RegistryBroker = Pick<Broker, 'limits' | 'hooks' | 'clock' | 'emit' | 'publishWill' | 'messageDropped' | 'messageStored'>;
 
 /** What `open` answers: the session to attach, or a refusal for the CONNACK. */
 export type OpenedSession = { session: Session; sessionPresent: boolean } | { refused: number; reasonString: string };
@@ -46,12 +46,12 @@ export class SessionRegistry {
     this.#store = store;
     this.#router = router;
     this.#takeovers = new TakeoverGuard(broker.limits.takeoverLimit, broker.limits.takeoverBackoffMs);
-    this.#wills = new WillDelay((key, will) => {
+    this.#wills = new WillDelay(broker.clock, (key, will) => {
       // Forget the stored will first: its removal and the copies it queues commit in one batch.
       this.#sessions.get(key)?.saveWill(null);
       broker.publishWill(will);
     });
-    this.#expiries = new SessionExpiry((session) => {
+    this.#expiries = new SessionExpiry(broker.clock, (session) => {
       if (session.link === null && this.#sessions.get(session.key) === session) this.end(session);
     });
   }
@@ -69,7 +69,7 @@ export class SessionRegistry {
    */
   async restore(): Promise<void> {
     const restoreClient = this.#broker.hooks.restoreClient;
-    const now = Date.now();
+    const now = this.#broker.clock.now();
     const due: Will[] = [];
     for (const stored of await this.#store.loadAll()) {
       // A session that was connected when the process stopped counts as disconnected from now.
@@ -116,7 +116,7 @@ export class SessionRegistry {
   open(link: SessionLink, client: ClientInfo, cleanStart: boolean, expiryInterval: number): OpenedSession {
     const { namespace, clientId } = client;
     const key = sessionKey(namespace, clientId);
-    const now = Date.now();
+    const now = this.#broker.clock.now();
     const blockedUntil = this.#takeovers.blockedUntil(key, now);
     if (blockedUntil > 0) {
       return { refused: ReasonCode.ConnectionRateExceeded, reasonString: `client id "${clientId}" is taken over in a loop; refused for ${Math.ceil((blockedUntil - now) / 1000)} s` };
@@ -179,7 +179,7 @@ export class SessionRegistry {
   connectionClosed(link: SessionLink, session: Session, will: Will | null, cause: DisconnectCause): void {
     const ownsSession = session.link === link;
     if (ownsSession) session.detach();
-    const now = Date.now();
+    const now = this.#broker.clock.now();
     let willWaits = false;
     if (will !== null && cause !== 'server-shutdown') {
       willWaits = ownsSession && this.#wills.wait(session.key, will, session.expiryInterval, now, now);
@@ -193,7 +193,7 @@ export class SessionRegistry {
       this.end(session);
       return;
     }
-    session.disconnectedAt = Date.now();
+    session.disconnectedAt = now;
     session.save();
     this.#expiries.schedule(session, session.disconnectedAt);
   }

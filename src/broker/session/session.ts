@@ -1,4 +1,5 @@
 import type { ClientInfo, StoredClient } from '../client-info.ts';
+import type { Clock } from '../clock.ts';
 import type { DeliveryFilter, DisconnectCause } from '../hooks.ts';
 import type { Message } from '../message.ts';
 import type { Outbound } from './outbound.ts';
@@ -54,6 +55,8 @@ export interface SessionLink {
 
 /** What a session reports upward (the broker turns it into events and counters). */
 export interface SessionObserver {
+  /** The broker's clock: queued and retained messages expire by it (MQTT 5 §3.3.2.3.3). */
+  readonly clock: Clock;
   messageDropped(session: Session, message: Message, reason: string): void;
   /** A QoS 1/2 message for this session went to the store: its publisher's ack waits for it (SPEC §2). */
   messageStored(): void;
@@ -224,7 +227,7 @@ export class Session {
   drain(): void {
     const link = this.link;
     if (link === null) return;
-    const now = Date.now();
+    const now = this.#observer.clock.now();
     while (this.queue.length > 0) {
       const head = this.queue.peek()!;
       if (head.qos > 0 && this.inflight.size >= link.sendQuota) return;

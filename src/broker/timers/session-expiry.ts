@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.ts';
 import { NEVER_EXPIRES, type Session } from '../session/session.ts';
 import { KeyedTimers } from './keyed-timers.ts';
 
@@ -11,16 +12,18 @@ import { KeyedTimers } from './keyed-timers.ts';
  */
 export class SessionExpiry {
   readonly #timers: KeyedTimers<Session>;
+  readonly #clock: Clock;
 
   /** `due` ends the session; the registry checks that it is still the disconnected one it knows. */
-  constructor(due: (session: Session) => void) {
-    this.#timers = new KeyedTimers((_key, session) => due(session));
+  constructor(clock: Clock, due: (session: Session) => void) {
+    this.#clock = clock;
+    this.#timers = new KeyedTimers(clock, (_key, session) => due(session));
   }
 
   /** Arms the expiry of a session disconnected at `disconnectedAt` (epoch ms). */
   schedule(session: Session, disconnectedAt: number): void {
     if (session.expiryInterval === NEVER_EXPIRES) return;
-    this.#timers.schedule(session.key, disconnectedAt + session.expiryInterval * 1000 - Date.now(), session);
+    this.#timers.schedule(session.key, disconnectedAt + session.expiryInterval * 1000 - this.#clock.now(), session);
   }
 
   cancel(sessionKey: string): void {

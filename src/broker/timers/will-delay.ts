@@ -1,4 +1,5 @@
 import type { Will } from '../channel/will.ts';
+import type { Clock } from '../clock.ts';
 import { KeyedTimers } from './keyed-timers.ts';
 
 /**
@@ -14,8 +15,8 @@ export class WillDelay {
   readonly #timers: KeyedTimers<Will>;
 
   /** `due` publishes the will; it is called once per will, when its wait is over. */
-  constructor(due: (sessionKey: string, will: Will) => void) {
-    this.#timers = new KeyedTimers(due);
+  constructor(clock: Clock, due: (sessionKey: string, will: Will) => void) {
+    this.#timers = new KeyedTimers(clock, due);
   }
 
   /**
