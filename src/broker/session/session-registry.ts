@@ -88,7 +88,7 @@ export class SessionRegistry {
         const parsed = splitSubscriptionFilter(filter);
         if (parsed === null) continue;
         const sub: Subscription = { session, filter, topicFilter: parsed.filter, group: parsed.group, options, deliver: null };
-        session.subscriptions.set(filter, sub);
+        session.restoreSubscription(sub);
         this.#router.add(session.namespace, sub);
       }
       // Rows stored before sessions kept their client were granted without delivery filters.
