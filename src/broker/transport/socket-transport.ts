@@ -65,9 +65,14 @@ export class SocketTransport implements Transport {
 
   end(): void {
     if (this.#corked) this.uncork();
-    this.#socket.end();
-    // A peer that never reads must not keep the socket open forever.
-    setTimeout(destroySocket, 5_000, this.#socket).unref();
+    const socket = this.#socket;
+    socket.end();
+    if (socket.destroyed) return;
+    // A peer that never reads must not keep the socket open forever. Once the socket closes, the
+    // timer goes too: it would otherwise hold the socket, and through its listeners the Channel and
+    // Session, for 5 s after every disconnect (~350 MB during a storm of 10,000 a second).
+    const timer = setTimeout(destroySocket, 5_000, socket).unref();
+    socket.once('close', () => clearTimeout(timer));
   }
 
   destroy(): void {
