@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import mqttPacket, { type IConnectPacket, type IDisconnectPacket } from 'mqtt-packet';
-import { decodeControl } from '../../src/broker/codec/control-codec.ts';
+import mqttPacket, { type IConnackPacket, type IConnectPacket, type IDisconnectPacket } from 'mqtt-packet';
+import { decodeControl, encodeConnackAccepted } from '../../src/broker/codec/control-codec.ts';
 import { ProtocolViolation } from '../../src/broker/errors.ts';
 
 const connect = (protocolVersion: 4 | 5, clientId: string): Buffer =>
@@ -25,4 +25,11 @@ test('the protocol version is the caller\'s, not that of the last CONNECT decode
   const disconnect = Buffer.from([0xe0, 1, 0x8e]);
   assert.equal((decodeControl(disconnect, 4) as IDisconnectPacket).reasonCode, undefined);
   assert.equal((decodeControl(disconnect, 5) as IDisconnectPacket).reasonCode, 0x8e);
+});
+
+test('the pre-encoded v3 CONNACKs are the bytes mqtt-packet would write', () => {
+  for (const sessionPresent of [false, true]) {
+    const expected = mqttPacket.generate({ cmd: 'connack', sessionPresent, returnCode: 0 } as IConnackPacket, { protocolVersion: 4 });
+    assert.deepEqual(encodeConnackAccepted(sessionPresent), expected);
+  }
 });

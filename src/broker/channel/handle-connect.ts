@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { IConnectPacket, Packet } from 'mqtt-packet';
+import type { IConnectPacket } from 'mqtt-packet';
 import type { BrokerLimits } from '../broker-options.ts';
 import type { ClientInfo } from '../client-info.ts';
-import { decodeControl, peekProtocolLevel } from '../codec/control-codec.ts';
+import { decodeControl, encodeConnackAccepted, peekProtocolLevel } from '../codec/control-codec.ts';
 import { checkConnectStrings } from '../codec/connect-strings.ts';
 import { readConnectUserProperties, type ConnectUserProperties } from '../codec/connect-user-properties.ts';
 import { PacketType } from '../codec/packet-type.ts';
@@ -143,27 +143,28 @@ function accept(
   channel.lastActivity = Date.now();
   channel.startKeepalive(keepalive);
 
-  const connack: Packet = v5
-    ? {
-        cmd: 'connack',
-        sessionPresent,
-        reasonCode: ReasonCode.Success,
-        properties: {
-          receiveMaximum: limits.receiveMaximum,
-          maximumPacketSize: limits.maximumPacketSize,
-          topicAliasMaximum: limits.topicAliasMaximum,
-          retainAvailable: true,
-          wildcardSubscriptionAvailable: true,
-          subscriptionIdentifiersAvailable: true,
-          sharedSubscriptionAvailable: true,
-          ...(assignedClientId !== undefined ? { assignedClientIdentifier: assignedClientId } : {}),
-          ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
-          ...(expiry !== requestedExpiry ? { sessionExpiryInterval: expiry } : {}),
-        },
-      }
+  if (v5) {
+    channel.writePacket({
+      cmd: 'connack',
+      sessionPresent,
+      reasonCode: ReasonCode.Success,
+      properties: {
+        receiveMaximum: limits.receiveMaximum,
+        maximumPacketSize: limits.maximumPacketSize,
+        topicAliasMaximum: limits.topicAliasMaximum,
+        retainAvailable: true,
+        wildcardSubscriptionAvailable: true,
+        subscriptionIdentifiersAvailable: true,
+        sharedSubscriptionAvailable: true,
+        ...(assignedClientId !== undefined ? { assignedClientIdentifier: assignedClientId } : {}),
+        ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
+        ...(expiry !== requestedExpiry ? { sessionExpiryInterval: expiry } : {}),
+      },
+    });
+  } else {
     // MQTT 3.1 has no session-present flag: that CONNACK byte is reserved and must stay 0.
-    : { cmd: 'connack', sessionPresent: sessionPresent && channel.protocolVersion === 4, returnCode: ConnackV3.Accepted };
-  channel.writePacket(connack);
+    channel.transport.write(encodeConnackAccepted(sessionPresent && channel.protocolVersion === 4));
+  }
 
   broker.emit('client.connack', request, { reasonCode: ReasonCode.Success, sessionPresent });
   broker.emit('client.connect', client, {

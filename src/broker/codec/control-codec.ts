@@ -98,6 +98,14 @@ export function encodeControl(packet: Packet, protocolVersion: number): Buffer {
 
 const PINGRESP = Buffer.from([PacketType.Pingresp << 4, 0]);
 
+/** v3's accepting CONNACKs, by session present (MQTT 3.1.1 §3.2): one per connection, so encoded once. */
+const CONNACK_ACCEPTED = [Buffer.from([PacketType.Connack << 4, 2, 0, 0]), Buffer.from([PacketType.Connack << 4, 2, 1, 0])];
+
+/** An accepting v3 CONNACK (return code 0). Shared bytes, never to be written to (like PINGRESP). */
+export function encodeConnackAccepted(sessionPresent: boolean): Buffer {
+  return CONNACK_ACCEPTED[sessionPresent ? 1 : 0]!;
+}
+
 export function encodePingresp(): Buffer {
   return PINGRESP;
 }
