@@ -96,6 +96,11 @@ function destroySocket(socket: Socket): void {
   socket.destroy();
 }
 
+/** A socket's 'error' listener: one function for all sockets, not a closure per connection. */
+function destroyOnError(this: Socket): void {
+  this.destroy();
+}
+
 /** Wires a freshly accepted socket to the broker. */
 export function attachSocket(socket: Socket, kind: 'tcp' | 'tls', acceptor: ConnectionAcceptor): void {
   socket.setNoDelay(true);
@@ -103,6 +108,6 @@ export function attachSocket(socket: Socket, kind: 'tcp' | 'tls', acceptor: Conn
   const handler: TransportHandler = acceptor.accept(transport);
   socket.on('data', (chunk: Buffer) => handler.onData(chunk));
   // Errors (resets, writes after close) end the connection; 'close' follows and reports it.
-  socket.on('error', () => socket.destroy());
+  socket.on('error', destroyOnError);
   socket.on('close', () => handler.onClose());
 }
