@@ -107,7 +107,7 @@ try {
     server.broker.publish(namespace ?? '', { topic: `hb/warmup/${i}`, payload: Buffer.from('warm-up'), qos: 1, retain: false, properties: null, expiresAt: 0, origin: '' }, null);
   }
   await warmup.close();
-  // A closed socket stays referenced for 5 s (SocketTransport.end's destroy timer).
+  // Let the warm-up's sockets close and the broker drop them (a closed connection is released on 'close').
   await sleep(6_000);
   phases.push({ name: 'start', unit: '', units: 1, reading: await read('0-start') });
 

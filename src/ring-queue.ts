@@ -1,3 +1,6 @@
+/** The slots of every queue not pushed to yet: never written (push grows first), frozen to be sure. */
+const NO_SLOTS: never[] = Object.freeze([]) as never[];
+
 /**
  * A FIFO queue in a ring of slots that is reused, not reallocated: it doubles only when it is full,
  * and a slot is cleared as its item leaves.
@@ -9,17 +12,22 @@
  * scavenges treat those pointers as roots: items long gone from the queue are copied and promoted,
  * with everything they reference (see request-table.ts for the case that cost 20-30 MB of promotion
  * per scavenge).
+ *
+ * The slots are allocated on the first push: every connection has queues (held acks, outbound
+ * messages) that an idle connection never uses, and 64 empty slots cost 560 bytes each (issue 15).
  */
 export class RingQueue<T> {
-  #slots: Array<T | undefined>;
+  #slots: Array<T | undefined> = NO_SLOTS;
   #head = 0;
   #length = 0;
+  /** Slots allocated on the first push. */
+  readonly #capacity: number;
 
-  /** `capacity` is rounded up to a power of two. */
+  /** `capacity` (the first allocation) is rounded up to a power of two. */
   constructor(capacity = 64) {
     let size = 1;
     while (size < capacity) size *= 2;
-    this.#slots = new Array<T | undefined>(size).fill(undefined);
+    this.#capacity = size;
   }
 
   get length(): number {
@@ -62,7 +70,7 @@ export class RingQueue<T> {
   }
 
   #grow(): void {
-    const slots = new Array<T | undefined>(this.#slots.length * 2).fill(undefined);
+    const slots = new Array<T | undefined>(this.#slots.length === 0 ? this.#capacity : this.#slots.length * 2).fill(undefined);
     for (let i = 0; i < this.#length; i++) slots[i] = this.#slots[(this.#head + i) & (this.#slots.length - 1)];
     this.#slots = slots;
     this.#head = 0;

@@ -23,3 +23,14 @@ test('items leave in the order they came, whatever the mix of pushes and shifts,
   assert.equal(queue.length, 0);
   assert.equal(queue.shift(), undefined);
 });
+
+test('a queue never pushed to answers as empty, and its first push allocates', () => {
+  const queue = new RingQueue<string>(4);
+  assert.equal(queue.length, 0);
+  assert.equal(queue.shift(), undefined);
+  assert.equal(queue.at(0), undefined);
+  assert.deepEqual(queue.drain(), []);
+  assert.throws(() => queue.set(0, 'x'), RangeError);
+  for (let i = 0; i < 9; i++) queue.push(String(i));
+  assert.deepEqual(queue.drain(), ['0', '1', '2', '3', '4', '5', '6', '7', '8']);
+});

@@ -39,6 +39,7 @@ export function identityOf(client: ClientInfo): ClientIdentity | null {
 export function createMqttAccess(registry: Registry, options: MqttAccessOptions): Omit<BrokerHooks, 'onPublish'> {
   const defaultAllow = options.aclDefault === 'allow';
   const refuse = (reasonString: string): AuthenticateResult => ({ ok: false, reasonCode: ReasonCode.NotAuthorized, reasonString });
+  let anonymousIdentity: ClientIdentity | null = null;
 
   return {
     authenticate(request: ConnectRequest): AuthenticateResult {
@@ -46,11 +47,11 @@ export function createMqttAccess(registry: Registry, options: MqttAccessOptions)
       const username = request.username ?? '';
       if (password === '' && username === '') {
         if (options.anonymousAccountId === null) return refuse('credentials required: password = device token');
-        return {
-          ok: true,
-          namespace: options.anonymousAccountId,
-          data: identity('anonymous', options.anonymousAccountId, null, null, 'full', null, request.clientId),
-        };
+        let data = identity('anonymous', options.anonymousAccountId, null, null, 'full', null, request.clientId);
+        // With no ACL rule for it (no %c), every anonymous client has the same identity: one object
+        // for all, not one per connection (issue 15).
+        if (data.acl.rules.length === 0) data = anonymousIdentity ??= data;
+        return { ok: true, namespace: options.anonymousAccountId, data };
       }
       // Devices that can set only one field may put the token in the username (SPEC §2).
       const token = password !== '' ? password : username;

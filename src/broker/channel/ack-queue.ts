@@ -60,7 +60,8 @@ export interface AckLink {
 export class AckQueue implements AckControl {
   readonly #link: AckLink;
   readonly #maxHeld: number;
-  readonly #pending = new RingQueue<HeldAck>();
+  /** 8 slots on the first held ack: most connections never hold one (it doubles under load). */
+  readonly #pending = new RingQueue<HeldAck>(8);
   #unacknowledged = 0;
   #inputPaused = false;
   /** `hold` is lent to onPublish only while it runs, for the publish it handles. */

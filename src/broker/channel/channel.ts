@@ -2,7 +2,7 @@ import type { Packet } from 'mqtt-packet';
 import type { Broker } from '../broker.ts';
 import type { ClientInfo } from '../client-info.ts';
 import type { TimerHandle } from '../clock.ts';
-import { ControlDecoder, decodeAck, encodeAck, encodeControl, encodePingresp } from '../codec/control-codec.ts';
+import { decodeAck, decodeControl, encodeAck, encodeControl, encodePingresp } from '../codec/control-codec.ts';
 import { FrameReader, type FrameSink } from '../codec/frame-reader.ts';
 import { PacketType } from '../codec/packet-type.ts';
 import { decodePublish, encodePublish, packetIdOffset } from '../codec/publish-codec.ts';
@@ -56,7 +56,6 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
   lastActivity = 0;
 
   readonly #reader: FrameReader;
-  readonly #decoder = new ControlDecoder();
   #connectTimer: TimerHandle | null = null;
   #keepaliveTimer: TimerHandle | null = null;
   #heldFrames: Array<[Buffer, number]> | null = null;
@@ -114,7 +113,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
     if (this.state === ChannelState.AwaitingConnect) {
       if (type !== PacketType.Connect) throw protocolError(`first packet must be CONNECT, got type ${type}`);
       this.#clearConnectTimer();
-      handleConnect(this, frame, bodyOffset, this.#decoder);
+      handleConnect(this, frame, bodyOffset);
       return;
     }
     switch (type) {
@@ -150,7 +149,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
   }
 
   #decode<C extends Packet['cmd']>(frame: Buffer, cmd: C): Extract<Packet, { cmd: C }> {
-    const packet = this.#decoder.decode(frame);
+    const packet = decodeControl(frame, this.protocolVersion);
     if (packet.cmd !== cmd) throw malformed(`expected ${cmd}, decoded ${packet.cmd}`);
     return packet as Extract<Packet, { cmd: C }>;
   }

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { IConnectPacket, Packet } from 'mqtt-packet';
+import type { IConnectPacket } from 'mqtt-packet';
 import type { BrokerLimits } from '../broker-options.ts';
 import type { ClientInfo } from '../client-info.ts';
-import type { ControlDecoder } from '../codec/control-codec.ts';
-import { peekProtocolLevel } from '../codec/control-codec.ts';
+import { decodeControl, encodeConnackAccepted, peekProtocolLevel } from '../codec/control-codec.ts';
 import { checkConnectStrings } from '../codec/connect-strings.ts';
 import { readConnectUserProperties, type ConnectUserProperties } from '../codec/connect-user-properties.ts';
 import { PacketType } from '../codec/packet-type.ts';
@@ -19,7 +18,7 @@ import type { Will } from './will.ts';
 const NO_USER_PROPERTIES: ConnectUserProperties = { connect: undefined, will: undefined };
 
 /** CONNECT (MQTT 5 §3.1): validation, authentication hook, takeover, session start or resume, CONNACK. */
-export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: number, decoder: ControlDecoder): void {
+export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: number): void {
   const { name, level } = peekProtocolLevel(frame, bodyOffset);
   if ((name === 'MQTT' || name === 'MQIsdp') && level !== 3 && level !== 4 && level !== 5 && level !== 0x83 && level !== 0x84) {
     // MQTT 3.1.1 §3.1.2.2: answer an unknown level with return code 0x01, then close.
@@ -27,7 +26,7 @@ export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: numbe
     channel.close('protocol-error', ReasonCode.UnsupportedProtocolVersion, `unsupported protocol level ${level}`);
     return;
   }
-  const packet = decoder.decode(frame);
+  const packet = decodeControl(frame, 0);
   if (packet.cmd !== 'connect') throw malformed('CONNECT did not decode as CONNECT');
   const version = (packet.protocolVersion ?? 4) as 3 | 4 | 5;
   channel.protocolVersion = version;
@@ -144,27 +143,28 @@ function accept(
   channel.lastActivity = broker.clock.now();
   channel.startKeepalive(keepalive);
 
-  const connack: Packet = v5
-    ? {
-        cmd: 'connack',
-        sessionPresent,
-        reasonCode: ReasonCode.Success,
-        properties: {
-          receiveMaximum: limits.receiveMaximum,
-          maximumPacketSize: limits.maximumPacketSize,
-          topicAliasMaximum: limits.topicAliasMaximum,
-          retainAvailable: true,
-          wildcardSubscriptionAvailable: true,
-          subscriptionIdentifiersAvailable: true,
-          sharedSubscriptionAvailable: true,
-          ...(assignedClientId !== undefined ? { assignedClientIdentifier: assignedClientId } : {}),
-          ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
-          ...(expiry !== requestedExpiry ? { sessionExpiryInterval: expiry } : {}),
-        },
-      }
+  if (v5) {
+    channel.writePacket({
+      cmd: 'connack',
+      sessionPresent,
+      reasonCode: ReasonCode.Success,
+      properties: {
+        receiveMaximum: limits.receiveMaximum,
+        maximumPacketSize: limits.maximumPacketSize,
+        topicAliasMaximum: limits.topicAliasMaximum,
+        retainAvailable: true,
+        wildcardSubscriptionAvailable: true,
+        subscriptionIdentifiersAvailable: true,
+        sharedSubscriptionAvailable: true,
+        ...(assignedClientId !== undefined ? { assignedClientIdentifier: assignedClientId } : {}),
+        ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
+        ...(expiry !== requestedExpiry ? { sessionExpiryInterval: expiry } : {}),
+      },
+    });
+  } else {
     // MQTT 3.1 has no session-present flag: that CONNACK byte is reserved and must stay 0.
-    : { cmd: 'connack', sessionPresent: sessionPresent && channel.protocolVersion === 4, returnCode: ConnackV3.Accepted };
-  channel.writePacket(connack);
+    channel.transport.write(encodeConnackAccepted(sessionPresent && channel.protocolVersion === 4));
+  }
 
   broker.emit('client.connack', request, { reasonCode: ReasonCode.Success, sessionPresent });
   broker.emit('client.connect', client, {

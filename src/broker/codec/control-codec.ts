@@ -5,45 +5,65 @@ import { PacketType } from './packet-type.ts';
 import { PropertyId, readProperties } from './properties.ts';
 
 /**
- * Decodes every packet but PUBLISH with mqtt-packet. One parser per connection: it learns the
- * protocol version from the CONNECT it parses, which v5 property parsing depends on.
+ * Decodes CONNECT and DISCONNECT with mqtt-packet (PUBLISH, acknowledgements, SUBSCRIBE and
+ * UNSUBSCRIBE have their own codecs). One parser for the whole broker, not one per connection
+ * (~1 KB each with its stream and listeners, issue 15): FrameReader hands over whole frames and
+ * parsing is synchronous, so the parser is idle between calls. What it would carry from one frame
+ * to the next is cleared after each: the protocol version is given per call (mqtt-packet keeps the
+ * last CONNECT as its settings), and a frame it refused or did not finish resets it.
  */
-export class ControlDecoder {
-  readonly #parser: ReturnType<typeof mqttPacket.parser>;
-  #packet: Packet | null = null;
-  #error: Error | null = null;
+const parser = mqttPacket.parser({}) as SharedParser;
+let decoded: Packet | null = null;
+let failure: Error | null = null;
+parser.on('packet', (packet: Packet) => {
+  decoded = packet;
+});
+parser.on('error', (err: Error) => {
+  failure = err;
+});
 
-  constructor() {
-    this.#parser = mqttPacket.parser({});
-    this.#parser.on('packet', (packet: Packet) => {
-      this.#packet = packet;
-    });
-    this.#parser.on('error', (err: Error) => {
-      this.#error = err;
-    });
-  }
+/** The parts of mqtt-packet's Parser its typings leave out. */
+interface SharedParser extends ReturnType<typeof mqttPacket.parser> {
+  settings: { protocolVersion?: number };
+  _resetState(): void;
+  _pos: number;
+}
 
-  /**
-   * Decodes one complete frame (as cut by FrameReader). Whatever mqtt-packet refuses, or throws
-   * while parsing our client's bytes, is the client's malformed packet (MQTT 5 §4.13), named with
-   * the packet type so the reason string says what was wrong where.
-   */
-  decode(frame: Buffer): Packet {
-    this.#packet = null;
-    this.#error = null;
-    const name = PACKET_NAMES[frame[0]! >> 4] ?? 'packet';
-    try {
-      this.#parser.parse(frame);
-    } catch (err) {
-      throw malformed(`${name}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    // The parser reports through the listeners above, synchronously.
-    const error = this.#error as Error | null;
-    const packet = this.#packet as Packet | null;
-    if (error !== null) throw malformed(`${name}: ${error.message}`);
-    if (packet === null) throw malformed(`${name}: incomplete packet`);
-    return packet;
+/** Back to "expecting a fixed header". `_resetState` leaves the read position of a failed frame, which the next length would be read at. */
+function resetParser(): void {
+  parser._resetState();
+  parser._pos = 0;
+}
+
+/** mqtt-packet's settings per protocol version: v5 property parsing depends on it. */
+const SETTINGS = [{}, {}, {}, { protocolVersion: 3 }, { protocolVersion: 4 }, { protocolVersion: 5 }];
+
+/**
+ * Decodes one complete frame (as cut by FrameReader) sent by a client that speaks `protocolVersion`
+ * (0 for CONNECT, which carries its own). Whatever mqtt-packet refuses, or throws while parsing our
+ * client's bytes, is the client's malformed packet (MQTT 5 §4.13), named with the packet type so the
+ * reason string says what was wrong where.
+ */
+export function decodeControl(frame: Buffer, protocolVersion: number): Packet {
+  const name = PACKET_NAMES[frame[0]! >> 4] ?? 'packet';
+  parser.settings = SETTINGS[protocolVersion]!;
+  let thrown: unknown = null;
+  try {
+    parser.parse(frame);
+  } catch (err) {
+    thrown = err;
   }
+  // The parser reports through the listeners above, synchronously.
+  const packet = decoded as Packet | null;
+  const error = failure as Error | null;
+  decoded = null;
+  failure = null;
+  parser.settings = SETTINGS[0]!;
+  if (thrown !== null || error !== null || packet === null) resetParser();
+  if (thrown !== null) throw malformed(`${name}: ${thrown instanceof Error ? thrown.message : String(thrown)}`);
+  if (error !== null) throw malformed(`${name}: ${error.message}`);
+  if (packet === null) throw malformed(`${name}: incomplete packet`);
+  return packet;
 }
 
 const PACKET_NAMES = ['reserved packet type 0', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP', 'SUBSCRIBE', 'SUBACK', 'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'AUTH'];
@@ -77,6 +97,14 @@ export function encodeControl(packet: Packet, protocolVersion: number): Buffer {
 }
 
 const PINGRESP = Buffer.from([PacketType.Pingresp << 4, 0]);
+
+/** v3's accepting CONNACKs, by session present (MQTT 3.1.1 §3.2): one per connection, so encoded once. */
+const CONNACK_ACCEPTED = [Buffer.from([PacketType.Connack << 4, 2, 0, 0]), Buffer.from([PacketType.Connack << 4, 2, 1, 0])];
+
+/** An accepting v3 CONNACK (return code 0). Shared bytes, never to be written to (like PINGRESP). */
+export function encodeConnackAccepted(sessionPresent: boolean): Buffer {
+  return CONNACK_ACCEPTED[sessionPresent ? 1 : 0]!;
+}
 
 export function encodePingresp(): Buffer {
   return PINGRESP;

@@ -1,6 +1,9 @@
 import { RingQueue } from '../../ring-queue.ts';
 import type { Outbound } from './outbound.ts';
 
+/** Slots of a queue's first allocation: most sessions never queue, and a busy one doubles. */
+const QUEUE_START = 8;
+
 /**
  * FIFO of messages waiting for a send slot, with the count and payload bytes of what it holds.
  *
@@ -12,10 +15,10 @@ import type { Outbound } from './outbound.ts';
  */
 export class OutboundQueue {
   /** Entries and holes, oldest first; `#first` is the position of the front slot. */
-  #slots = new RingQueue<Outbound | undefined>();
+  #slots = new RingQueue<Outbound | undefined>(QUEUE_START);
   #first = 0;
   /** Positions of the QoS 0 entries still queued, oldest first. */
-  #qos0 = new RingQueue<number>();
+  #qos0 = new RingQueue<number>(QUEUE_START);
   #length = 0;
   #bytes = 0;
 
@@ -69,8 +72,8 @@ export class OutboundQueue {
   }
 
   clear(): void {
-    this.#slots = new RingQueue();
-    this.#qos0 = new RingQueue();
+    this.#slots = new RingQueue(QUEUE_START);
+    this.#qos0 = new RingQueue(QUEUE_START);
     this.#first = 0;
     this.#length = 0;
     this.#bytes = 0;

@@ -34,6 +34,11 @@ export interface EncodingCache {
 /** Session expiry interval meaning "never" (MQTT 5 §3.1.2.11.2; what v3 persistent sessions get). */
 export const NEVER_EXPIRES = 0xffff_ffff;
 
+/** The collections of every session that has none of its own yet (see Session); never written. */
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map();
+const NO_INFLIGHT: ReadonlyMap<number, Outbound> = new Map();
+const NO_PACKET_IDS: ReadonlySet<number> = new Set();
+
 /**
  * How a session reaches its client while connected; implemented by the channel. Also what the
  * session registry and dispatch need of a connection, so they never depend on the channel itself.
@@ -77,10 +82,7 @@ export class Session {
   disconnectedAt = 0;
   /** The client that last connected, as stored with the session (its subscriptions are re-checked for it after a restart). */
   owner: StoredClient | null = null;
-  readonly subscriptions = new Map<string, Subscription>();
-  readonly inflight = new Map<number, Outbound>();
   readonly queue = new OutboundQueue();
-  readonly inboundQos2 = new Set<number>();
   link: SessionLink | null = null;
   /** Set by the broker's dispatch to merge overlapping subscriptions without a per-publish Map. */
   matchStamp = 0;
@@ -88,6 +90,12 @@ export class Session {
   matchRetain = false;
   matchSubscriptionIds: number[] | null = null;
 
+  // Created on first use: most sessions never have an inbound QoS 2 id, many never subscribe or get
+  // a QoS 1/2 delivery, and three empty collections cost ~0.5 KB (issue 15). Until then each is the
+  // shared empty one, so readers stay monomorphic and need no null check; only writers create.
+  #subscriptions = NO_SUBSCRIPTIONS as Map<string, Subscription>;
+  #inflight = NO_INFLIGHT as Map<number, Outbound>;
+  #inboundQos2 = NO_PACKET_IDS as Set<number>;
   readonly #store: SessionStore;
   readonly #observer: SessionObserver;
   readonly #caps: QueueCaps;
@@ -108,6 +116,21 @@ export class Session {
     this.#caps = caps;
   }
 
+  /** By filter as the client sent it. */
+  get subscriptions(): ReadonlyMap<string, Subscription> {
+    return this.#subscriptions;
+  }
+
+  /** Outbound QoS 1/2 messages sent and not yet acknowledged, by packet id. */
+  get inflight(): ReadonlyMap<number, Outbound> {
+    return this.#inflight;
+  }
+
+  /** Inbound QoS 2 packet ids received and not yet released (PUBREL). */
+  get inboundQos2(): ReadonlySet<number> {
+    return this.#inboundQos2;
+  }
+
   get persistent(): boolean {
     return this.expiryInterval > 0;
   }
@@ -123,10 +146,10 @@ export class Session {
   saveAll(): void {
     if (!this.persistent) return;
     this.save();
-    for (const sub of this.subscriptions.values()) this.#store.setSubscription(this.key, sub.filter, sub.options);
-    for (const entry of this.inflight.values()) this.#persistAdd(entry);
+    for (const sub of this.#subscriptions.values()) this.#store.setSubscription(this.key, sub.filter, sub.options);
+    for (const entry of this.#inflight.values()) this.#persistAdd(entry);
     for (const entry of this.queue) this.#persistAdd(entry);
-    for (const id of this.inboundQos2) this.#store.addInboundQos2(this.key, id);
+    for (const id of this.#inboundQos2) this.#store.addInboundQos2(this.key, id);
   }
 
   /** Stores the session's delayed will (persistent sessions only), or with null removes a stored one. */
@@ -144,14 +167,20 @@ export class Session {
   }
 
   addSubscription(sub: Subscription): void {
-    this.subscriptions.set(sub.filter, sub);
+    this.restoreSubscription(sub);
     if (this.persistent) this.#store.setSubscription(this.key, sub.filter, sub.options);
   }
 
+  /** A subscription loaded from the store (start-up): kept, not written again. */
+  restoreSubscription(sub: Subscription): void {
+    if (this.#subscriptions === NO_SUBSCRIPTIONS) this.#subscriptions = new Map();
+    this.#subscriptions.set(sub.filter, sub);
+  }
+
   removeSubscription(filter: string): Subscription | undefined {
-    const sub = this.subscriptions.get(filter);
+    const sub = this.#subscriptions.get(filter);
     if (sub === undefined) return undefined;
-    this.subscriptions.delete(filter);
+    this.#subscriptions.delete(filter);
     if (this.persistent) this.#store.deleteSubscription(this.key, filter);
     return sub;
   }
@@ -169,7 +198,7 @@ export class Session {
       return;
     }
     const entry: Outbound = { seq: ++this.#seq, message, qos, subscriptionIds, retain, packetId: 0, state: 'queued', stored: false };
-    if (link !== null && this.queue.length === 0 && this.inflight.size < link.sendQuota) {
+    if (link !== null && this.queue.length === 0 && this.#inflight.size < link.sendQuota) {
       this.#send(link, entry, cache);
       return;
     }
@@ -178,7 +207,7 @@ export class Session {
 
   /** PUBACK from the client. Returns false for an unknown packet id. */
   acknowledgePuback(packetId: number): boolean {
-    const entry = this.inflight.get(packetId);
+    const entry = this.#inflight.get(packetId);
     if (entry === undefined || entry.qos !== 1) return false;
     this.#complete(entry);
     return true;
@@ -186,7 +215,7 @@ export class Session {
 
   /** PUBREC from the client: answer PUBREL (or drop the message on a failure code). */
   acknowledgePubrec(packetId: number, failed: boolean): boolean {
-    const entry = this.inflight.get(packetId);
+    const entry = this.#inflight.get(packetId);
     if (entry === undefined || entry.qos !== 2) return false;
     if (failed) {
       this.#complete(entry);
@@ -202,7 +231,7 @@ export class Session {
 
   /** PUBCOMP from the client. */
   acknowledgePubcomp(packetId: number): boolean {
-    const entry = this.inflight.get(packetId);
+    const entry = this.#inflight.get(packetId);
     if (entry === undefined || entry.state !== 'pubrel') return false;
     this.#complete(entry);
     return true;
@@ -212,7 +241,7 @@ export class Session {
   attach(link: SessionLink): void {
     this.link = link;
     this.disconnectedAt = 0;
-    for (const entry of this.inflight.values()) {
+    for (const entry of this.#inflight.values()) {
       if (entry.state === 'pubrel') link.sendPubrel(entry.packetId);
       else link.sendPublish(entry.message, entry.qos, entry.packetId, entry.retain, true, entry.subscriptionIds, null);
     }
@@ -230,7 +259,7 @@ export class Session {
     const now = this.#observer.clock.now();
     while (this.queue.length > 0) {
       const head = this.queue.peek()!;
-      if (head.qos > 0 && this.inflight.size >= link.sendQuota) return;
+      if (head.qos > 0 && this.#inflight.size >= link.sendQuota) return;
       this.queue.shift();
       if (head.message.expiresAt !== 0 && head.message.expiresAt <= now) {
         if (head.qos > 0 && this.persistent) this.#store.removeOutbound(this.key, head.seq);
@@ -250,30 +279,30 @@ export class Session {
     this.owner = stored.client;
     for (const entry of stored.outbound) {
       const restored: Outbound = { ...entry, subscriptionIds: entry.subscriptionIds.length > 0 ? entry.subscriptionIds : null, stored: true };
-      if (entry.packetId !== 0 && entry.state !== 'queued') this.inflight.set(entry.packetId, restored);
+      if (entry.packetId !== 0 && entry.state !== 'queued') this.#setInflight(restored);
       else this.queue.push({ ...restored, state: 'queued', packetId: 0 });
       if (entry.seq > this.#seq) this.#seq = entry.seq;
     }
-    for (const id of stored.inboundQos2) this.inboundQos2.add(id);
+    for (const id of stored.inboundQos2) this.#addInboundQos2(id);
   }
 
   addInboundQos2(packetId: number): void {
-    this.inboundQos2.add(packetId);
+    this.#addInboundQos2(packetId);
     if (this.persistent) this.#store.addInboundQos2(this.key, packetId);
   }
 
   removeInboundQos2(packetId: number): boolean {
-    if (!this.inboundQos2.delete(packetId)) return false;
+    if (!this.#inboundQos2.delete(packetId)) return false;
     if (this.persistent) this.#store.removeInboundQos2(this.key, packetId);
     return true;
   }
 
   /** Forgets everything owed (session end). The caller removes subscriptions from the router. */
   discard(): void {
-    this.inflight.clear();
+    this.#inflight = NO_INFLIGHT as Map<number, Outbound>;
     this.queue.clear();
-    this.inboundQos2.clear();
-    this.subscriptions.clear();
+    this.#inboundQos2 = NO_PACKET_IDS as Set<number>;
+    this.#subscriptions = NO_SUBSCRIPTIONS as Map<string, Subscription>;
     this.#willStored = false;
     if (this.#written) this.#store.deleteSession(this.key);
   }
@@ -282,7 +311,7 @@ export class Session {
     const packetId = this.#allocatePacketId();
     entry.packetId = packetId;
     entry.state = 'publish';
-    this.inflight.set(packetId, entry);
+    this.#setInflight(entry);
     if (this.persistent) {
       if (entry.stored) this.#store.updateOutbound(this.key, entry.seq, packetId, 'publish');
       else this.#persistAdd(entry);
@@ -330,8 +359,18 @@ export class Session {
     if (this.persistent) this.#persistAdd(entry);
   }
 
+  #setInflight(entry: Outbound): void {
+    if (this.#inflight === NO_INFLIGHT) this.#inflight = new Map();
+    this.#inflight.set(entry.packetId, entry);
+  }
+
+  #addInboundQos2(packetId: number): void {
+    if (this.#inboundQos2 === NO_PACKET_IDS) this.#inboundQos2 = new Set();
+    this.#inboundQos2.add(packetId);
+  }
+
   #complete(entry: Outbound): void {
-    this.inflight.delete(entry.packetId);
+    this.#inflight.delete(entry.packetId);
     if (this.persistent) this.#store.removeOutbound(this.key, entry.seq);
     this.drain();
   }
@@ -340,7 +379,7 @@ export class Session {
     for (let i = 0; i < 65_535; i++) {
       const id = this.#nextPacketId;
       this.#nextPacketId = id === 65_535 ? 1 : id + 1;
-      if (!this.inflight.has(id)) return id;
+      if (!this.#inflight.has(id)) return id;
     }
     throw new Error(`session ${this.clientId}: no free packet identifier`);
   }

@@ -65,9 +65,14 @@ export class SocketTransport implements Transport {
 
   end(): void {
     if (this.#corked) this.uncork();
-    this.#socket.end();
-    // A peer that never reads must not keep the socket open forever.
-    setTimeout(destroySocket, 5_000, this.#socket).unref();
+    const socket = this.#socket;
+    socket.end();
+    if (socket.destroyed) return;
+    // A peer that never reads must not keep the socket open forever. Once the socket closes, the
+    // timer goes too: it would otherwise hold the socket, and through its listeners the Channel and
+    // Session, for 5 s after every disconnect (~350 MB during a storm of 10,000 a second).
+    const timer = setTimeout(destroySocket, 5_000, socket).unref();
+    socket.once('close', () => clearTimeout(timer));
   }
 
   destroy(): void {
@@ -91,6 +96,11 @@ function destroySocket(socket: Socket): void {
   socket.destroy();
 }
 
+/** A socket's 'error' listener: one function for all sockets, not a closure per connection. */
+function destroyOnError(this: Socket): void {
+  this.destroy();
+}
+
 /** Wires a freshly accepted socket to the broker. */
 export function attachSocket(socket: Socket, kind: 'tcp' | 'tls', acceptor: ConnectionAcceptor): void {
   socket.setNoDelay(true);
@@ -98,6 +108,6 @@ export function attachSocket(socket: Socket, kind: 'tcp' | 'tls', acceptor: Conn
   const handler: TransportHandler = acceptor.accept(transport);
   socket.on('data', (chunk: Buffer) => handler.onData(chunk));
   // Errors (resets, writes after close) end the connection; 'close' follows and reports it.
-  socket.on('error', () => socket.destroy());
+  socket.on('error', destroyOnError);
   socket.on('close', () => handler.onClose());
 }

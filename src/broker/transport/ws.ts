@@ -43,8 +43,12 @@ class WebSocketTransport implements Transport {
 
   end(): void {
     this.flush();
-    this.#ws.close();
-    setTimeout(terminate, 5_000, this.#ws).unref();
+    const ws = this.#ws;
+    ws.close();
+    if (ws.readyState === ws.CLOSED) return;
+    // As SocketTransport.end: the timer must not hold a closed connection for 5 s.
+    const timer = setTimeout(terminate, 5_000, ws).unref();
+    ws.once('close', () => clearTimeout(timer));
   }
 
   destroy(): void {
