@@ -46,7 +46,8 @@ for (const kind of ['tcp', 'ws'] as const) {
     await Promise.all(clients.map((client, i) => client.endAsync(i % 2 === 1)));
     const started = Date.now();
     let alive = connected.length;
-    while (Date.now() - started < 2_000 && (disconnected < 10 || alive > 0)) {
+    // Under 5 s (the old timer) with room for a busy CI machine to deliver the closes.
+    while (Date.now() - started < 3_500 && (disconnected < 10 || alive > 0)) {
       await delay(50);
       gc();
       alive = connected.filter((ref) => ref.deref() !== undefined).length;
