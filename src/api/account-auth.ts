@@ -1,6 +1,7 @@
 /**
  * Account-token authentication for the admin API (SPEC §1, §9). The token may come, in this order of
- * precedence, from `Authorization` (the raw token or `Bearer <token>`), `Account-Token`, `Token`, or
+ * precedence, from `Authorization` (the raw token or `Bearer <token>`), `Account-Token`, `Token`, a
+ * `token.<token>` entry of `Sec-WebSocket-Protocol` (the one header a browser's WebSocket can set), or
  * the `token` query parameter. Permissions: `full` may do anything, `read` only GET, `write` anything
  * but GET. Tenancy is enforced below, by the registry: every lookup is scoped to the token's account.
  */
@@ -16,6 +17,9 @@ declare module 'fastify' {
   }
 }
 
+/** A WebSocket sub-protocol of this form carries the account token. */
+export const TOKEN_SUBPROTOCOL_PREFIX = 'token.';
+
 /** Longer than any token we issue; longer values are refused without hashing them. */
 const MAX_TOKEN_LENGTH = 256;
 
@@ -28,6 +32,13 @@ export function accountTokenOf(request: FastifyRequest): string | null {
   for (const name of ['account-token', 'token']) {
     const value = headers[name];
     if (typeof value === 'string' && value.length > 0) return value;
+  }
+  const protocols = headers['sec-websocket-protocol'];
+  if (typeof protocols === 'string') {
+    for (const protocol of protocols.split(',')) {
+      const entry = protocol.trim();
+      if (entry.startsWith(TOKEN_SUBPROTOCOL_PREFIX) && entry.length > TOKEN_SUBPROTOCOL_PREFIX.length) return entry.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+    }
   }
   const query = request.query as Record<string, unknown> | undefined;
   const fromQuery = query?.token;
@@ -46,7 +57,7 @@ export function accountAuth(registry: Registry): onRequestAsyncHookHandler {
   return async function authenticateAccount(request) {
     const token = accountTokenOf(request);
     if (token === null) {
-      throw new ApiError(401, 'an account token is required (Authorization header, Account-Token header, Token header or token query parameter)');
+      throw new ApiError(401, 'an account token is required (Authorization header, Account-Token header, Token header, token query parameter, or a "token.<token>" WebSocket sub-protocol)');
     }
     const identity = token.length <= MAX_TOKEN_LENGTH ? registry.authenticateAccountToken(token) : null;
     if (identity === null) throw new ApiError(401, 'the account token is invalid or expired');

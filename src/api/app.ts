@@ -3,9 +3,13 @@
  * tokens, device data, and the OpenAPI document at /docs/openapi.json; beside it, the device data API
  * (SPEC §8, device-token auth, src/api/data/). `buildApiServer` only builds the fastify
  * app; the composition root listens, and may put MQTT over WebSocket on the same port (/mqtt).
+ * WebSocket upgrades to any other path go through fastify's router (@fastify/websocket), so the
+ * API's WebSocket routes have the same hooks, auth and errors as the others.
  */
+import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import websocket from '@fastify/websocket';
 import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Broker } from '../broker/broker.ts';
 import type { BucketStore } from '../data/bucket-store.ts';
@@ -18,13 +22,14 @@ import type { Registry } from '../tenancy/registry.ts';
 import { accountAuth } from './account-auth.ts';
 import { adminDataRoutes } from './data/admin-data-routes.ts';
 import { deviceDataApi } from './data/data-routes.ts';
-import { formatSchemaErrors, pathOf, sendError, sendNotFound } from './errors.ts';
+import { ApiError, formatSchemaErrors, pathOf, sendError, sendNotFound } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { ApiLogController } from './request-log.ts';
 import { accountTokenRoutes } from './routes/account-tokens.ts';
 import { accountRoutes } from './routes/account.ts';
 import { deviceParamRoutes } from './routes/device-params.ts';
 import { deviceInspectorRoutes } from './routes/device-inspector.ts';
+import { closeViewers, deviceInspectorLiveRoutes, INSPECTOR_SUBPROTOCOL } from './routes/device-inspector-live.ts';
 import { deviceParserRoutes } from './routes/device-parser.ts';
 import { deviceTokenRoutes } from './routes/device-tokens.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -52,8 +57,12 @@ export interface ApiServerOptions {
   data?: { store: BucketStore; ingestor: Ingestor; bodyLimit?: number };
   /** When given, POST /devices/:id/parser/test runs payload parsers in it (SPEC §4). */
   sandbox?: ParserSandbox;
-  /** When given, GET /devices/:id/inspector reads a device's kept events (SPEC §6). */
+  /**
+   * When given, GET /devices/:id/inspector reads a device's kept events and /devices/:id/inspector/live
+   * streams them over a WebSocket (SPEC §6); `viewerBufferBytes` bounds each viewer's unsent bytes.
+   */
   inspector?: InspectorBus;
+  inspectorLive?: { viewerBufferBytes?: number };
 }
 
 export function buildApiServer(options: ApiServerOptions): FastifyInstance {
@@ -73,6 +82,7 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
   // Declared up front so every request has the same shape; the auth hook fills it in.
   app.decorateRequest('account', null as unknown as AccountIdentity);
   registerOpenApi(app);
+  serveWebSocketRoutes(app);
 
   void app.register(async function adminApi(scope) {
     scope.addHook('onRequest', accountAuth(options.registry));
@@ -83,7 +93,10 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
     deviceTokenRoutes(scope, options.registry);
     if (options.data !== undefined) adminDataRoutes(scope, options.registry, options.data.store);
     if (options.sandbox !== undefined) deviceParserRoutes(scope, options.registry, options.sandbox);
-    if (options.inspector !== undefined) deviceInspectorRoutes(scope, options.registry, options.inspector);
+    if (options.inspector !== undefined) {
+      deviceInspectorRoutes(scope, options.registry, options.inspector);
+      deviceInspectorLiveRoutes(scope, options.registry, options.inspector, options.inspectorLive);
+    }
   });
 
   if (options.data !== undefined) void app.register(deviceDataApi({ registry: options.registry, ...options.data }));
@@ -95,8 +108,37 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
 const attached = new WeakSet<FastifyInstance>();
 
 /**
- * Serves MQTT over WebSocket on /mqtt of the API's own HTTP server; other upgrade requests get 404
- * (the API has no WebSocket routes yet). Call once, before or after listen; a second call does nothing.
+ * Hands the upgrades of the app's server to @fastify/websocket, except /mqtt once the broker serves
+ * it there. The plugin would take every upgrade of the server it listens on, so it listens on an
+ * emitter that sees only the upgrades meant for the API. A route accepts upgrades only with
+ * `config.webSocket`; any other route, and any unknown path, answers 404 as before.
+ */
+function serveWebSocketRoutes(app: FastifyInstance): void {
+  const apiUpgrades = new EventEmitter();
+  void app.register(websocket, {
+    // The plugin only subscribes to (and on close unsubscribes from) 'upgrade' on it.
+    options: { server: apiUpgrades as Server, handleProtocols: (offered) => (offered.has(INSPECTOR_SUBPROTOCOL) ? INSPECTOR_SUBPROTOCOL : false), maxPayload: 4096 },
+    preClose(done) {
+      closeViewers(this.websocketServer.clients);
+      done();
+    },
+  });
+  const upgrades = new WeakSet<IncomingMessage>();
+  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (attached.has(app) && pathOf(request.url ?? '/') === MQTT_WS_PATH) return;
+    upgrades.add(request);
+    apiUpgrades.emit('upgrade', request, socket, head);
+  });
+  app.addHook('onRequest', async (request) => {
+    if (upgrades.has(request.raw) && !request.is404 && request.routeOptions.config.webSocket !== true) {
+      throw new ApiError(404, `route ${request.method} ${pathOf(request.url)} does not accept a WebSocket upgrade`);
+    }
+  });
+}
+
+/**
+ * Serves MQTT over WebSocket on /mqtt of the API's own HTTP server, beside the API's own WebSocket
+ * routes. Call once, before or after listen; a second call does nothing.
  * On shutdown close the broker before the app: broker.close() cuts the WebSocket clients, and the
  * app's close waits for every open socket.
  */
@@ -104,8 +146,4 @@ export function attachMqttOverWebSocket(app: FastifyInstance, broker: Broker): v
   if (attached.has(app)) return;
   attached.add(app);
   broker.attachWebSocket(app.server, MQTT_WS_PATH);
-  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex) => {
-    if (pathOf(request.url ?? '/') === MQTT_WS_PATH) return;
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-  });
 }
