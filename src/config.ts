@@ -47,6 +47,8 @@ export interface Config {
   plans: Plan[];
   /** Payload parser sandbox (SPEC §4): time limit per message, memory limit per device, the scripts' time zone. */
   parser: { timeoutMs: number; memoryMb: number; timezone: string };
+  /** Live inspector stream (SPEC §6): unsent bytes per viewer above which events are skipped. */
+  inspector: { viewerBufferBytes: number };
 }
 
 /** Every setting under its own name, as a config file spells it. */
@@ -86,6 +88,7 @@ export interface Settings {
   parserTimeout: number;
   parserMemory: number;
   parserTimezone: string;
+  inspectorViewerBufferKb: number;
 }
 export type SettingKey = keyof Settings;
 
@@ -111,7 +114,7 @@ export class PrintAndExit extends Error {
 
 export interface SettingSpec<K extends SettingKey> {
   /** Heading the flag is listed under in --help. */
-  readonly group: 'Listeners' | 'Storage' | 'Logging' | 'Access' | 'Parsers' | 'Limits';
+  readonly group: 'Listeners' | 'Storage' | 'Logging' | 'Access' | 'Parsers' | 'Inspector' | 'Limits';
   /** Placeholder in --help, e.g. `<port>`. */
   readonly arg: string;
   /** One line, with the unit. */
@@ -263,6 +266,13 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     description: 'IANA time zone of payload parsers\' clock (Date#toString, getHours, dayjs()), whatever the server\'s own zone; the hosted service runs them in UTC',
     default: 'UTC',
     parse: timeZone,
+  },
+  inspectorViewerBufferKb: {
+    group: 'Inspector',
+    arg: '<KiB>',
+    description: 'unsent data a live inspector viewer may have, in KiB; beyond it events are skipped and the viewer is told how many',
+    default: 1024,
+    parse: integer('KiB', 16, 1_048_576),
   },
   maxPacketSize: {
     group: 'Limits',
@@ -513,6 +523,7 @@ function toConfig(s: Settings, fileOnly: { acl: AclRule[]; plans: Plan[] }): Con
     defaultPlan: s.defaultPlan,
     ...fileOnly,
     parser: { timeoutMs: s.parserTimeout, memoryMb: s.parserMemory, timezone: s.parserTimezone },
+    inspector: { viewerBufferBytes: s.inspectorViewerBufferKb * 1024 },
     limits: {
       maximumPacketSize: s.maxPacketSize,
       connectTimeoutMs: s.connectTimeout,

@@ -168,7 +168,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       );
       log.info({ listener: 'mqtts', host, port: mqtts.port }, `mqtts listening on ${hostPort(host, mqtts.port)}`);
     }
-    const api = buildApiServer({ registry, broker, logger: log, data: { store, ingestor }, sandbox, inspector });
+    const api = buildApiServer({ registry, broker, logger: log, data: { store, ingestor }, sandbox, inspector, inspectorLive: config.inspector });
     attachMqttOverWebSocket(api, broker);
     undo.push(() => api.close());
     await api.register(actionsRoutes, { actions, registry });

@@ -68,6 +68,7 @@ test('defaults', () => {
     acl: [],
     plans: [],
     parser: { timeoutMs: 1_000, memoryMb: 32, timezone: 'UTC' },
+    inspector: { viewerBufferBytes: 1024 * 1024 },
   };
   assert.deepEqual(config, expected);
 });
@@ -201,6 +202,7 @@ const BAD: Record<SettingKey, { text: string; json: unknown }> = {
   parserTimeout: { text: '1s', json: 0 },
   parserMemory: { text: '4', json: 'lots' },
   parserTimezone: { text: 'Mars/Olympus_Mons', json: 0 },
+  inspectorViewerBufferKb: { text: '1MiB', json: 8 },
 };
 
 for (const key of SETTING_KEYS) {
@@ -337,6 +339,10 @@ test('the config file holds ACL rules and plans; a bad rule names its index and 
   assert.match(configError(() => loadConfig(['--config', bad], {})).message, /acl\[0\]\.permission: "maybe" is not allow or deny/);
   const badPlan = configFile({ plans: [{ name: 'p', limits: { mqtt_publish: -1 } }] });
   assert.match(configError(() => loadConfig(['--config', badPlan], {})).message, /plans\[0\]\.limits\.mqtt_publish must be a number >= 0/);
+});
+
+test('--inspector-viewer-buffer-kb sets the live inspector viewer bound in bytes (default 1 MiB)', () => {
+  assert.equal(loadConfig(['--inspector-viewer-buffer-kb', '64'], {}).inspector.viewerBufferBytes, 65_536);
 });
 
 test('--parser-timezone takes an IANA zone for the parser sandbox clock (default UTC)', () => {
