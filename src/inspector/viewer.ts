@@ -65,8 +65,9 @@ export class Viewer {
    * the first to see the socket drained, and the marker goes out right after the last frame sent
    * before the stall.
    */
-  readonly #written = (error?: Error): void => {
-    if (!this.#stalled || error !== undefined || this.#socket.bufferedAmount > this.#maxBuffered / 2) return;
+  readonly #written = (error?: Error | null): void => {
+    // Node passes null on success; a failed write means the socket is closing.
+    if (!this.#stalled || error || this.#socket.bufferedAmount > this.#maxBuffered / 2) return;
     this.#stalled = false;
     const count = this.#skipped;
     this.#skipped = 0;

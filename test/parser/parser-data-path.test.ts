@@ -162,12 +162,12 @@ describe('payload parsers on the data path', () => {
     const errors = events.filter((e) => e.type === 'parser.error').map((e) => e.data);
     assert.deepEqual(errors.map((e) => [e.kind, e.via]), [['runtime', 'http'], ['runtime', 'mqtt']]);
     assert.match(String(errors[0]!.message), /Error: checksum mismatch/);
-    // The same events over the admin API, filtered by type or family.
-    const listed = await api('GET', `/devices/${device.id}/inspector?type=parser.`);
+    // The same events over the admin API, filtered by kind.
+    const listed = await api('GET', `/devices/${device.id}/inspector?kinds=parser_log,parser_error`);
     assert.equal(listed.status, 200);
-    assert.deepEqual(listed.body.result.map((e: any) => e.type), ['parser.log', 'parser.error', 'parser.log', 'parser.error']);
+    assert.deepEqual(listed.body.result.map((e: any) => e.kind), ['parser_log', 'parser_error', 'parser_log', 'parser_error']);
     assert.ok(!Number.isNaN(Date.parse(listed.body.result[0].time)));
-    const onlyErrors = await api('GET', `/devices/${device.id}/inspector?type=parser.error`);
+    const onlyErrors = await api('GET', `/devices/${device.id}/inspector?kinds=parser_error`);
     assert.deepEqual(onlyErrors.body.result.map((e: any) => e.data.via), ['http', 'mqtt']);
     const other = server.registry.createAccount({ name: 'inspector-probe', plan: 'scale' });
     assert.equal((await api('GET', `/devices/${device.id}/inspector`, undefined, { authorization: other.token })).status, 404);
