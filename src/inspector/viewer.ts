@@ -7,13 +7,26 @@
  * event, nothing buffered), and once the socket has drained to half the bound the viewer gets one
  * `{"kind":"skipped","count":N}` marker and events flow again. Memory per viewer is thus capped at
  * about the bound plus one event.
+ *
+ * Cost: each event is stringified once for all its viewers (wire.ts); a viewer's frames of one tick
+ * leave together (its TCP/TLS socket is corked until the next tick, or until FLUSH_BYTES are waiting),
+ * not in one system call each.
  */
 import type { WebSocket } from 'ws';
 import type { InspectorBus, InspectorEvent } from './inspector-bus.ts';
 import { kindOf, wireJson } from './wire.ts';
 
+/** Corked bytes written at once; a burst in one tick is not mistaken for a slow viewer. */
+const FLUSH_BYTES = 16 * 1024;
+
 /** How long a viewer that does not read our close frame keeps its socket. */
 const CLOSE_GRACE_MS = 5_000;
+
+/** The byte stream under the WebSocket (the upgraded TCP or TLS socket). */
+export interface CorkableStream {
+  cork(): void;
+  uncork(): void;
+}
 
 export interface ViewerOptions {
   /** Only these kinds; null = every kind. */
@@ -25,6 +38,8 @@ export interface ViewerOptions {
 export class Viewer {
   readonly deviceId: string;
   readonly #socket: WebSocket;
+  readonly #stream: CorkableStream;
+  #corked = false;
   readonly #kinds: ReadonlySet<string> | null;
   readonly #maxBuffered: number;
   /** From the first skipped event until the socket has drained to half the bound. */
@@ -36,9 +51,10 @@ export class Viewer {
    * this thread, so no event can fall between the two (no gap) or be in both (no duplicate).
    * The subscription ends when the socket closes, however it closes.
    */
-  constructor(bus: InspectorBus, deviceId: string, socket: WebSocket, options: ViewerOptions) {
+  constructor(bus: InspectorBus, deviceId: string, socket: WebSocket, stream: CorkableStream, options: ViewerOptions) {
     this.deviceId = deviceId;
     this.#socket = socket;
+    this.#stream = stream;
     this.#kinds = options.kinds;
     this.#maxBuffered = options.maxBufferedBytes;
     for (const event of bus.history(deviceId)) this.deliver(event);
@@ -53,8 +69,20 @@ export class Viewer {
       this.#skipped++;
       return;
     }
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#stream.cork();
+      process.nextTick(uncork, this);
+    }
     this.#socket.send(wireJson(event), this.#written);
+    if (this.#socket.bufferedAmount >= FLUSH_BYTES) this.uncork();
   };
+
+  uncork(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.#stream.uncork();
+  }
 
   close(code: number, reason: string): void {
     closeSocket(this.#socket, code, reason);
@@ -81,6 +109,10 @@ export function closeSocket(socket: WebSocket, code: number, reason: string): vo
   if (socket.readyState === socket.CLOSED) return;
   const timer = setTimeout(terminate, CLOSE_GRACE_MS, socket).unref();
   socket.once('close', () => clearTimeout(timer));
+}
+
+function uncork(viewer: Viewer): void {
+  viewer.uncork();
 }
 
 function terminate(socket: WebSocket): void {

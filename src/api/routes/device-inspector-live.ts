@@ -94,7 +94,7 @@ export function deviceInspectorLiveRoutes(app: FastifyInstance, registry: Regist
     },
     wsHandler: (socket: WebSocket, request) => {
       const { deviceId, kinds } = resolved.get(request)!;
-      const viewer = new Viewer(inspector, deviceId, socket, { kinds, maxBufferedBytes });
+      const viewer = new Viewer(inspector, deviceId, socket, request.raw.socket, { kinds, maxBufferedBytes });
       let viewers = watching.get(deviceId);
       if (viewers === undefined) watching.set(deviceId, (viewers = new Set()));
       viewers.add(viewer);
