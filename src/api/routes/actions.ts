@@ -8,6 +8,7 @@ import type { ActionStore } from '../../actions/action-store.ts';
 import { MAX_TOPICS_PER_ACTION } from '../../actions/action-store.ts';
 import type { ActionInput, ActionPatch } from '../../actions/model.ts';
 import type { Registry } from '../../tenancy/registry.ts';
+import { actionTypeSchema } from '../../actions/types/schemas.ts';
 import { accountAuth } from '../account-auth.ts';
 import { idParams, isoDate, ok, removedMessage, responses, tagItem } from '../schemas/common.ts';
 
@@ -49,13 +50,7 @@ const trigger = {
   },
 } as const;
 
-const actionType = {
-  type: 'object',
-  required: ['type'],
-  additionalProperties: false,
-  description: 'What the action does. `insert_bucket`: store the message in the publishing device\'s bucket (JSON records as they are, anything else as the `payload` variable); records get `metadata.mqtt_topic`.',
-  properties: { type: { type: 'string', enum: ['insert_bucket'] } },
-} as const;
+const actionType = actionTypeSchema;
 
 const actionCreateBody = {
   type: 'object',
