@@ -47,6 +47,8 @@ export interface Config {
   plans: Plan[];
   /** Payload parser sandbox (SPEC §4): time limit per message, memory limit per device, the scripts' time zone. */
   parser: { timeoutMs: number; memoryMb: number; timezone: string };
+  /** Action runs waiting per account before new ones are dropped (issue 17). */
+  actionQueue: number;
 }
 
 /** Every setting under its own name, as a config file spells it. */
@@ -86,6 +88,7 @@ export interface Settings {
   parserTimeout: number;
   parserMemory: number;
   parserTimezone: string;
+  actionQueue: number;
 }
 export type SettingKey = keyof Settings;
 
@@ -263,6 +266,13 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     description: 'IANA time zone of payload parsers\' clock (Date#toString, getHours, dayjs()), whatever the server\'s own zone; the hosted service runs them in UTC',
     default: 'UTC',
     parse: timeZone,
+  },
+  actionQueue: {
+    group: 'Limits',
+    arg: '<count>',
+    description: 'action runs waiting per account; when full, new runs are dropped and counted (4 run at once per account)',
+    default: 1_000,
+    parse: integer('runs', 1, 1_000_000),
   },
   maxPacketSize: {
     group: 'Limits',
@@ -513,6 +523,7 @@ function toConfig(s: Settings, fileOnly: { acl: AclRule[]; plans: Plan[] }): Con
     defaultPlan: s.defaultPlan,
     ...fileOnly,
     parser: { timeoutMs: s.parserTimeout, memoryMb: s.parserMemory, timezone: s.parserTimezone },
+    actionQueue: s.actionQueue,
     limits: {
       maximumPacketSize: s.maxPacketSize,
       connectTimeoutMs: s.connectTimeout,

@@ -12,6 +12,13 @@ import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { ActionStore } from './actions/action-store.ts';
 import { createPublishPipeline } from './actions/publish-pipeline.ts';
+import { LockStore } from './actions/lock-store.ts';
+import type { ActionExecutors } from './actions/run-context.ts';
+import { RunHistory } from './actions/run-history.ts';
+import { ActionRunner } from './actions/runner.ts';
+import { Scheduler } from './actions/scheduler.ts';
+import { variableTriggers } from './actions/variable-trigger.ts';
+import { systemClock } from './broker/clock.ts';
 import { actionsRoutes } from './api/routes/actions.ts';
 import { Broker } from './broker/broker.ts';
 import type { ClientInfo } from './broker/client-info.ts';
@@ -67,6 +74,8 @@ export interface RunningServer {
   readonly broker: Broker;
   readonly registry: Registry;
   readonly actions: ActionStore;
+  /** Runs actions of every trigger (queue, run history, locks of variable actions, schedules). */
+  readonly actionRuns: { readonly runner: ActionRunner; readonly history: RunHistory; readonly locks: LockStore; readonly scheduler: Scheduler };
   /** The buckets and the one path into them (MQTT and HTTP). */
   readonly data: { readonly store: BucketStore; readonly ingestor: Ingestor };
   readonly retention: RetentionJob;
@@ -91,7 +100,14 @@ export interface StartOptions {
    * PostgresBucketStore here).
    */
   bucketStore?: () => BucketStore;
+  /** What runs each action type (src/actions/types/); default: every run fails as not available in this build. */
+  actionExecutors?: ActionExecutors;
 }
+
+/** Until the action types are wired in: a run says plainly that its type cannot run here. */
+const NO_EXECUTORS: ActionExecutors = {
+  run: async (action) => ({ ok: false, attempts: 0, error: `action type ${action.type} is not available in this build` }),
+};
 
 /** A device's last_input is written at most this often (every stored message would be a write). */
 const LAST_INPUT_INTERVAL_MS = 1_000;
@@ -144,9 +160,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     undo.push(() => sandbox.dispose());
     const parsers = new PayloadParsers(sandbox, devices, inspector);
     ingestor.useParsers(parsers);
+    const locks = new LockStore(db);
+    const history = new RunHistory(db);
+    actions.onChange((change) => change.triggerChanged && locks.clear(change.actionId));
+    const runner = new ActionRunner({ executors: options.actionExecutors ?? NO_EXECUTORS, history, inspector, actions, devices, log, queueSize: config.actionQueue });
+    ingestor.onStored(variableTriggers({ actions, devices, locks, runner, log }));
+    const scheduler = new Scheduler({ db, actions, runner, clock: systemClock, log });
+    undo.push(() => history.close());
     forgetDeletedDevices(registry, { store, parsers, inspector }, log);
     const access = createMqttAccess(registry, { anonymousAccountId, acl: config.acl, aclDefault: config.aclDefault });
-    const hooks: BrokerHooks = { ...access, onPublish: createPublishPipeline({ actions, devices, ingestor, log }) };
+    const hooks: BrokerHooks = { ...access, onPublish: createPublishPipeline({ actions, devices, ingestor, log, runner }) };
 
     const broker = new Broker({ limits: config.limits, sessionStore, retainedStore, hooks });
     logBrokerEvents(broker, log);
@@ -154,6 +177,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     undo.push(() => revoker.stop());
     await broker.start();
     undo.push(() => broker.close());
+    scheduler.start();
+    undo.push(() => scheduler.stop());
     const retention = new RetentionJob(registry, store, { intervalMs: options.retentionIntervalMs, log });
     retention.start();
     undo.push(() => retention.stop());
@@ -171,7 +196,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const api = buildApiServer({ registry, broker, logger: log, data: { store, ingestor }, sandbox, inspector });
     attachMqttOverWebSocket(api, broker);
     undo.push(() => api.close());
-    await api.register(actionsRoutes, { actions, registry });
+    await api.register(actionsRoutes, { actions, registry, runner, history, locks });
     const http = await listen('http', 'httpPort', host, config.httpPort, async () => {
       await api.listen({ host, port: config.httpPort });
       const address = api.server.address();
@@ -200,6 +225,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       // then the HTTPS and HTTP listeners finish their requests, the bucket writers drain, and the database closes last.
       try {
         revoker.stop();
+        scheduler.stop();
         await retention.stop();
         await broker.close();
         await https?.close();
@@ -210,6 +236,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await store.close();
         await sessionStore.close();
         await retainedStore.close();
+        history.close();
         db.close();
       }
       log.info('bucketmq stopped');
@@ -225,6 +252,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       broker,
       registry,
       actions,
+      actionRuns: { runner, history, locks, scheduler },
       data: { store, ingestor },
       retention,
       inspector,

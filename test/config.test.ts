@@ -68,6 +68,7 @@ test('defaults', () => {
     acl: [],
     plans: [],
     parser: { timeoutMs: 1_000, memoryMb: 32, timezone: 'UTC' },
+    actionQueue: 1_000,
   };
   assert.deepEqual(config, expected);
 });
@@ -201,6 +202,7 @@ const BAD: Record<SettingKey, { text: string; json: unknown }> = {
   parserTimeout: { text: '1s', json: 0 },
   parserMemory: { text: '4', json: 'lots' },
   parserTimezone: { text: 'Mars/Olympus_Mons', json: 0 },
+  actionQueue: { text: '0', json: 'many' },
 };
 
 for (const key of SETTING_KEYS) {

@@ -33,6 +33,8 @@ export interface RunContext {
   readonly records?: readonly DataRecord[];
   /** variable with an unlock condition: whether the action is now locked for this device. */
   readonly locked?: boolean;
+  /** schedule: the cron time this run stands for, epoch ms. */
+  readonly slot?: number;
   /** A test run through the API: runs the same code, and is recorded as a test. */
   readonly test: boolean;
   /**
