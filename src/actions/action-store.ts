@@ -110,6 +110,11 @@ export class ActionStore {
     return toAction(row);
   }
 
+  /** Checks an action as `create` would, without saving it (a test run of an unsaved action). */
+  check(accountId: string, input: ActionInput): ActionInput {
+    return { name: input.name, active: input.active ?? true, trigger: this.#checkTrigger(accountId, input.trigger), action: checkType(input.action) };
+  }
+
   create(accountId: string, input: ActionInput): Action {
     const account = this.#registry.account(accountId);
     if (account === null) throw notFound(`account ${accountId}`);
@@ -170,6 +175,12 @@ export class ActionStore {
    * zone, conditions complete. Errors name the field (`trigger/conditions/1/second_value`).
    */
   #checkTrigger(accountId: string, trigger: ActionTrigger): ActionTrigger {
+    const fields = TRIGGER_FIELDS[trigger.type];
+    if (fields !== undefined) {
+      for (const field of Object.keys(trigger)) {
+        if (!fields.includes(field)) throw invalid(`trigger/${field} is not a field of a ${trigger.type} trigger (its fields: ${fields.join(', ')})`);
+      }
+    }
     switch (trigger.type) {
       case 'mqtt_topic':
         return { type: 'mqtt_topic', topics: checkTopics(trigger.topics), ...this.#checkScope(accountId, trigger) };
@@ -210,6 +221,13 @@ function checkTopics(topics: unknown): string[] {
   });
   return [...(topics as string[])];
 }
+
+/** The fields each trigger type takes. */
+const TRIGGER_FIELDS: Record<string, readonly string[] | undefined> = {
+  mqtt_topic: ['type', 'topics', 'devices', 'tags'],
+  variable: ['type', 'conditions', 'unlock', 'devices', 'tags'],
+  schedule: ['type', 'cron', 'timezone'],
+};
 
 const OPERATORS: ReadonlySet<string> = new Set(['<', '>', '=', '!=', 'between', 'any']);
 
