@@ -77,7 +77,7 @@ export class RunHistory {
     migrate(db, 'action-runs', RUN_MIGRATIONS);
     this.#stmt = {
       insert: db.prepare('INSERT INTO action_runs (action_id, trigger, device_id, started_at, duration_ms, ok, error, attempts, result, test, depth) VALUES (@action_id, @trigger, @device_id, @started_at, @duration_ms, @ok, @error, @attempts, @result, @test, @depth)'),
-      trim: db.prepare(`DELETE FROM action_runs WHERE action_id = ?1 AND id <= (SELECT id FROM action_runs WHERE action_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ${RUNS_KEPT})`),
+      trim: db.prepare(`DELETE FROM action_runs WHERE action_id = ? AND id <= (SELECT id FROM action_runs WHERE action_id = ? ORDER BY id DESC LIMIT 1 OFFSET ${RUNS_KEPT})`),
       ofAction: db.prepare<[string], RunRow>(`SELECT * FROM action_runs WHERE action_id = ? ORDER BY id DESC LIMIT ${RUNS_KEPT}`),
       exists: db.prepare<[string], number>('SELECT 1 FROM actions WHERE id = ?').pluck(),
     };
@@ -89,7 +89,7 @@ export class RunHistory {
         this.#stmt.insert.run(row);
         actions.add(row.action_id);
       }
-      for (const actionId of actions) this.#stmt.trim.run(actionId);
+      for (const actionId of actions) this.#stmt.trim.run(actionId, actionId);
     });
   }
 
