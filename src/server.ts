@@ -163,6 +163,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const locks = new LockStore(db);
     const history = new RunHistory(db);
     actions.onChange((change) => change.triggerChanged && locks.clear(change.actionId));
+    registry.on('revoked', (revocation) => revocation.kind === 'device-deleted' && locks.forgetDevice(revocation.deviceId));
     const runner = new ActionRunner({ executors: options.actionExecutors ?? NO_EXECUTORS, history, inspector, actions, devices, log, queueSize: config.actionQueue });
     ingestor.onStored(variableTriggers({ actions, devices, locks, runner, log }));
     const scheduler = new Scheduler({ db, actions, runner, clock: systemClock, log });

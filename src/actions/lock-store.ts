@@ -35,6 +35,7 @@ export class LockStore {
       lock: db.prepare('INSERT OR REPLACE INTO action_locks (action_id, device_id, locked_at) VALUES (?, ?, ?)'),
       unlock: db.prepare('DELETE FROM action_locks WHERE action_id = ? AND device_id = ?'),
       clear: db.prepare('DELETE FROM action_locks WHERE action_id = ?'),
+      forgetDevice: db.prepare('DELETE FROM action_locks WHERE device_id = ?'),
       ofAction: db.prepare<[string], { device_id: string; locked_at: number }>('SELECT device_id, locked_at FROM action_locks WHERE action_id = ? ORDER BY locked_at, device_id'),
       all: db.prepare<[], { action_id: string; device_id: string }>('SELECT action_id, device_id FROM action_locks'),
     };
@@ -61,6 +62,13 @@ export class LockStore {
     this.#stmt.clear.run(actionId);
     const prefix = `${actionId}\u0000`;
     for (const entry of this.#locked) if (entry.startsWith(prefix)) this.#locked.delete(entry);
+  }
+
+  /** Forgets every lock of a device (deleted). */
+  forgetDevice(deviceId: string): void {
+    this.#stmt.forgetDevice.run(deviceId);
+    const suffix = `\u0000${deviceId}`;
+    for (const entry of this.#locked) if (entry.endsWith(suffix)) this.#locked.delete(entry);
   }
 
   locks(actionId: string): ActionLock[] {

@@ -72,7 +72,8 @@ export class Scheduler {
     migrate(deps.db, 'action-schedule', SCHEDULE_MIGRATIONS);
     this.#stmt = {
       last: deps.db.prepare<[string], number>('SELECT last_slot FROM action_schedule WHERE action_id = ?').pluck(),
-      fired: deps.db.prepare('INSERT INTO action_schedule (action_id, last_slot) VALUES (?, ?) ON CONFLICT (action_id) DO UPDATE SET last_slot = excluded.last_slot'),
+      // Nothing when the action is gone (its account was deleted under it): the schedule then stops.
+      fired: deps.db.prepare('INSERT INTO action_schedule (action_id, last_slot) SELECT id, ? FROM actions WHERE id = ? ON CONFLICT (action_id) DO UPDATE SET last_slot = excluded.last_slot'),
     };
   }
 
@@ -156,7 +157,11 @@ export class Scheduler {
     if (slot <= armed.last) return;
     armed.last = slot;
     try {
-      this.#stmt.fired.run(armed.action.id, slot);
+      if (this.#stmt.fired.run(slot, armed.action.id).changes === 0) {
+        this.#disarm(armed);
+        this.#armed.delete(armed.action.id);
+        return;
+      }
     } catch (error) {
       // Not recorded, so not run: a restart could otherwise run it twice.
       this.#deps.log.error({ err: error, actionId: armed.action.id }, 'schedule firing skipped: could not record its slot');

@@ -154,6 +154,14 @@ describe('schedule rules (mock time)', () => {
     tick(HOUR);
     assert.equal(node.runs.length, 2);
     assert.equal(node.scheduler.nextSlots().size, 0);
+
+    // An account deleted under its actions (the registry's cascade, which the action store does not hear):
+    // the next slot finds the action gone and the schedule stops.
+    const orphan = node.schedule('*/15 * * * *');
+    node.registry.deleteAccount(node.accountId);
+    tick(15 * MINUTE);
+    assert.equal(node.runs.length, 2);
+    assert.equal(node.scheduler.nextSlots().has(orphan), false);
   });
 });
 

@@ -25,7 +25,7 @@ export interface ActionsRoutesOptions {
   locks: LockStore;
 }
 
-const name = { type: 'string', minLength: 1, maxLength: 100 } as const;
+const name = { type: 'string', minLength: 1, maxLength: 100, description: 'A name for people (1-100 characters)' } as const;
 
 const scopeDevices = {
   type: 'array',
@@ -39,7 +39,13 @@ const scopeTags = {
   type: 'array',
   minItems: 1,
   maxItems: 100,
-  items: tagItem,
+  items: {
+    ...tagItem,
+    properties: {
+      key: { ...tagItem.properties.key, description: 'The tag\'s key' },
+      value: { ...tagItem.properties.value, description: 'The value the device\'s tag must have' },
+    },
+  },
   description: 'Scope: only devices carrying every one of these tags, as they are when the message comes (a tag change takes effect at once). With `devices` too, both must hold.',
 } as const;
 
@@ -197,7 +203,7 @@ const testAnswer = {
   type: 'object',
   required: ['run', 'trigger_met'],
   properties: {
-    run: runRecord,
+    run: { ...runRecord, description: 'The run, as the run history keeps it' },
     trigger_met: { type: 'boolean', description: 'Whether the trigger would have fired on this sample in production (topic, scope, conditions, lock)' },
     trigger_note: { type: 'string', description: 'Why it would not have' },
   },
