@@ -13,7 +13,10 @@
  *   reported in the inspector.
  * - A test run (`test`) is queued and executed the same way, and answered with its record.
  * - An executor that throws is a failed run with the thrown message; it never stops the runner.
+ * - A run still going after RUN_TIMEOUT_MS is recorded as failed and frees its place in the lane, so a
+ *   target that never answers cannot stop an account's actions for good (what it does later is ignored).
  */
+import { systemClock, type Clock, type TimerHandle } from '../broker/clock.ts';
 import type { DeviceCache } from '../data/device-cache.ts';
 import type { Logger } from '../log.ts';
 import { StatusError } from '../status-error.ts';
@@ -29,6 +32,9 @@ export const ACCOUNT_CONCURRENCY = 4;
 /** Deepest chain of action publishes or inserts that still runs (a deeper one is a loop). */
 export const MAX_RUN_DEPTH = 8;
 const DROP_REPORT_MS = 10_000;
+/** Longer than any type's own limits (http_post's 10 attempts with back-off, the script time limit). */
+export const RUN_TIMEOUT_MS = 10 * 60_000;
+const RUN_TIMED_OUT: RunResult = { ok: false, attempts: 1, error: `timeout: still running after ${RUN_TIMEOUT_MS / 1000} s` };
 
 /** Where runs are shown live (src/inspector/inspector-bus.ts). */
 export interface RunInspector {
@@ -44,8 +50,8 @@ export interface ActionRunnerDeps {
   log: Logger;
   /** Runs waiting per account; default DEFAULT_ACTION_QUEUE. */
   queueSize?: number;
-  /** Epoch ms; default Date.now. */
-  now?: () => number;
+  /** Time and the run timeout's timer; default systemClock. */
+  clock?: Clock;
 }
 
 /** An MQTT message an action published, offered to the account's `mqtt_topic` actions. */
@@ -66,7 +72,7 @@ interface RunJob {
 
 export class ActionRunner {
   readonly #deps: ActionRunnerDeps;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #queue: ActionQueue<RunJob>;
   /** Per account: when drops were last logged, and how many since. */
   readonly #dropReported = new Map<string, { at: number; count: number }>();
@@ -74,7 +80,7 @@ export class ActionRunner {
 
   constructor(deps: ActionRunnerDeps) {
     this.#deps = deps;
-    this.#now = deps.now ?? Date.now;
+    this.#clock = deps.clock ?? systemClock;
     this.#queue = new ActionQueue<RunJob>({
       size: deps.queueSize ?? DEFAULT_ACTION_QUEUE,
       concurrency: ACCOUNT_CONCURRENCY,
@@ -130,13 +136,19 @@ export class ActionRunner {
 
   async #execute(job: RunJob): Promise<void> {
     const { context } = job;
-    const started = this.#now();
+    const started = this.#clock.now();
     const t0 = performance.now();
     let result: RunResult;
+    let timer: TimerHandle | null = null;
     try {
-      result = await this.#deps.executors.run(context.action.action, context);
+      const timeout = new Promise<RunResult>((resolve) => {
+        timer = this.#clock.setTimeout(resolve, RUN_TIMEOUT_MS, RUN_TIMED_OUT);
+      });
+      result = await Promise.race([this.#deps.executors.run(context.action.action, context), timeout]);
     } catch (error) {
       result = { ok: false, attempts: 1, error: error instanceof Error ? error.message : String(error) };
+    } finally {
+      if (timer !== null) this.#clock.clearTimeout(timer);
     }
     const record = runRecord(context, started, performance.now() - t0, result);
     this.#record(context, record);
@@ -145,7 +157,7 @@ export class ActionRunner {
 
   #refuseLoop(context: RunContext): void {
     this.#loops++;
-    this.#record(context, runRecord(context, this.#now(), 0, { ok: false, attempts: 0, error: 'loop' }));
+    this.#record(context, runRecord(context, this.#clock.now(), 0, { ok: false, attempts: 0, error: 'loop' }));
   }
 
   #record(context: RunContext, record: RunRecord): void {
@@ -154,7 +166,7 @@ export class ActionRunner {
   }
 
   #reportDrop(accountId: string): void {
-    const now = this.#now();
+    const now = this.#clock.now();
     let report = this.#dropReported.get(accountId);
     if (report === undefined) {
       report = { at: -Infinity, count: 0 };
