@@ -267,38 +267,27 @@ export const actionsRoutes: FastifyPluginAsync<ActionsRoutesOptions> = async (ap
     },
   );
 
-  app.get<{ Params: { actionId: string } }>(
-    '/actions/:actionId/runs',
-    {
-      schema: {
-        summary: 'The action\'s last runs, newest first',
-        description: 'The last 100 runs (test runs included), kept across restarts: trigger, start, duration, result or error, attempts.',
-        tags: ['actions'],
-        params: actionId,
-        response: responses(200, { type: 'array', items: runRecord }, 'Runs, newest first'),
-      },
-    },
-    async (request) => {
-      const action = actions.get(request.account.accountId, request.params.actionId);
-      return ok(history.runs(action.id));
-    },
+  /** A list about one of the account's actions (its runs, its locks). */
+  const actionList = (what: string, summary: string, description: string, item: object, read: (actionId: string) => unknown[]): void => {
+    app.get<{ Params: { actionId: string } }>(
+      `/actions/:actionId/${what}`,
+      { schema: { summary, description, tags: ['actions'], params: actionId, response: responses(200, { type: 'array', items: item }, summary) } },
+      async (request) => ok(read(actions.get(request.account.accountId, request.params.actionId).id)),
+    );
+  };
+  actionList(
+    'runs',
+    'The action\'s last runs, newest first',
+    'The last 100 runs (test runs included), kept across restarts: trigger, start, duration, result or error, attempts.',
+    runRecord,
+    (id) => history.runs(id),
   );
-
-  app.get<{ Params: { actionId: string } }>(
-    '/actions/:actionId/locks',
-    {
-      schema: {
-        summary: 'Devices a variable action is locked for',
-        description: 'A `variable` action with `unlock` is locked per device after it fires, until a record meets `unlock`. Empty for other actions.',
-        tags: ['actions'],
-        params: actionId,
-        response: responses(200, { type: 'array', items: lock }, 'The locks'),
-      },
-    },
-    async (request) => {
-      const action = actions.get(request.account.accountId, request.params.actionId);
-      return ok(locks.locks(action.id));
-    },
+  actionList(
+    'locks',
+    'Devices a variable action is locked for',
+    'A `variable` action with `unlock` is locked per device after it fires, until a record meets `unlock`. Empty for other actions.',
+    lock,
+    (id) => locks.locks(id),
   );
 
   app.delete<{ Params: { actionId: string; deviceId: string } }>(
