@@ -62,23 +62,19 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
     const deviceId = who?.deviceId;
     if (deviceId === undefined || deviceId === null) return; // anonymous clients have no bucket
     const topic = message.topic;
+    const dataPost = topic === DATA_POST_TOPIC;
+    const index = actions.indexOf(who!.accountId);
+    if (index === null && !dataPost) return;
+    const device = devices.get(deviceId);
+    if (device === null || !device.active) return;
     let runs: TopicRuns | null = null;
-    if (topic !== DATA_POST_TOPIC) {
-      const index = actions.indexOf(who!.accountId);
-      if (index === null) return;
-      const device = devices.get(deviceId);
-      if (device === null || !device.active) return;
-      if (runner !== null && index.hasRunnable) {
-        const matched = index.matches(topic, device, true);
-        if (matched.length > 0) runs = new TopicRuns(who!.accountId, runDevice(device), topic, message.payload, matched);
-      }
-      if (index.firstMatch(topic, device, 'insert_bucket') === null) {
-        if (runs !== null) runs.submit(runner!);
-        return;
-      }
-    } else {
-      const device = devices.get(deviceId);
-      if (device === null || !device.active) return;
+    if (runner !== null && index !== null && index.hasRunnable) {
+      const matched = index.matches(topic, device, true);
+      if (matched.length > 0) runs = new TopicRuns(who!.accountId, runDevice(device), topic, message.payload, matched);
+    }
+    if (!dataPost && index!.firstMatch(topic, device, 'insert_bucket') === null) {
+      if (runs !== null) runs.submit(runner!);
+      return;
     }
 
     // QoS 1/2: the acknowledgement waits until the records are durable (or refused).

@@ -73,6 +73,13 @@ describe('mqtt_topic runs', () => {
       const stored = await f.server.data.store.query(device.id, { mode: 'count', qty: 1, skip: 0, ordination: 'descending' });
       assert.deepEqual(stored, { kind: 'number', value: 1 });
       await f.executors.waitFor(() => f.executors.of(id).length === 1);
+
+      // tago/data/post is stored without an action, and runs the actions matching it too.
+      const legacy = await topicAction(['tago/#'], { devices: [device.id] });
+      await client.publishAsync('tago/data/post', '{"variable":"v","value":2}', { qos: 1 });
+      const after = await f.server.data.store.query(device.id, { mode: 'count', qty: 1, skip: 0, ordination: 'descending' });
+      assert.deepEqual(after, { kind: 'number', value: 2 });
+      await f.executors.waitFor(() => f.executors.of(legacy).length === 1);
     } finally {
       f.executors.release();
     }
