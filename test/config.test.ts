@@ -68,6 +68,8 @@ test('defaults', () => {
     acl: [],
     plans: [],
     parser: { timeoutMs: 1_000, memoryMb: 32, timezone: 'UTC' },
+    metrics: { enabled: true, token: undefined, accounts: [] },
+    sysInterval: 10,
   };
   assert.deepEqual(config, expected);
 });
@@ -201,6 +203,10 @@ const BAD: Record<SettingKey, { text: string; json: unknown }> = {
   parserTimeout: { text: '1s', json: 0 },
   parserMemory: { text: '4', json: 'lots' },
   parserTimezone: { text: 'Mars/Olympus_Mons', json: 0 },
+  metrics: { text: 'sometimes', json: 2 },
+  metricsToken: { text: ' ', json: 42 },
+  metricsAccounts: { text: 'acme,,globex', json: [1] },
+  sysInterval: { text: '10s', json: -1 },
 };
 
 for (const key of SETTING_KEYS) {

@@ -27,6 +27,7 @@ import type { IngestReceiver, Ingestor } from '../data/ingest.ts';
 import { RejectedMessageError } from '../data/rejected-message.ts';
 import { ParserBusyError } from '../parser/payload-parsers.ts';
 import type { Logger } from '../log.ts';
+import { countActionFailure, countActionRun } from '../metrics/platform-counts.ts';
 import type { ClientIdentity } from '../tenancy/mqtt-access.ts';
 import type { ActionStore } from './action-store.ts';
 
@@ -58,6 +59,7 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
       const device = devices.get(deviceId);
       if (device === null || !device.active) return;
       if (index.firstMatch(topic, device, 'insert_bucket') === null) return;
+      countActionRun('insert_bucket');
     } else {
       const device = devices.get(deviceId);
       if (device === null || !device.active) return;
@@ -123,6 +125,7 @@ class PublishReceiver implements IngestReceiver<PublishTag> {
     if (error instanceof RejectedMessageError) this.#log.debug({ deviceId, topic, error: error.message }, 'publish not stored: rejected');
     else if (error instanceof ParserBusyError) this.#log.warn({ deviceId, topic, error: error.message }, 'publish not stored: payload parsers busy');
     else this.#log.error({ err: error, deviceId, topic }, 'publish not stored: the bucket store failed');
+    if (tag.topic !== DATA_POST_TOPIC) countActionFailure('insert_bucket');
     if (error instanceof RejectedMessageError) tag.ack?.settle(tag.v5 ? ReasonCode.PayloadFormatInvalid : ReasonCode.Success);
     else tag.ack?.settle(ReasonCode.UnspecifiedError);
   }
