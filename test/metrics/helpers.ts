@@ -50,7 +50,11 @@ export function connectDevice(server: RunningServer, token: string, options: ICl
   return mqtt.connectAsync({ host: HOST, port: server.ports.mqtt, username: 'Token', password: token, protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000, ...options });
 }
 
-/** One scrape: every sample by `name{labels}` (labels sorted), after checking every line's syntax. */
+/**
+ * One scrape: every sample by `name{labels}` (labels sorted), after checking every line's syntax.
+ * NaN in any case: prom-client writes `Nan` (an event-loop mean before any sample), which Prometheus
+ * reads with Go's case-insensitive ParseFloat.
+ */
 export class Scrape {
   readonly samples = new Map<string, number>();
   readonly types = new Map<string, string>();
@@ -65,7 +69,7 @@ export class Scrape {
         this.types.set(type[1]!, type[2]!);
         continue;
       }
-      const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*)\})? (-?[0-9.]+(?:e[+-]?[0-9]+)?|NaN|\+Inf|-Inf)$/.exec(line);
+      const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*)\})? (-?[0-9.]+(?:e[+-]?[0-9]+)?|[Nn]a[Nn]|\+Inf|-Inf)$/.exec(line);
       assert.ok(sample !== null, `not Prometheus text format: ${JSON.stringify(line)}`);
       const labels = [...(sample[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((m) => `${m[1]}=${m[2]}`).sort();
       this.samples.set(key(sample[1]!, labels), Number(sample[3]));
