@@ -9,12 +9,12 @@
  * `--metrics-accounts` (by id or name), since an account label on every series would grow with the
  * tenants.
  *
- * Cost of a scrape: one walk over the sessions (queued, in flight), one COUNT on the retained store,
+ * Cost of a scrape: two walks over the sessions (queued, in flight), one COUNT on the retained store,
  * the default process metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Broker } from '../broker/broker.ts';
-import { dropCause, sessionFigures, type NamespaceStats } from '../broker/stats.ts';
+import { dropCause, type NamespaceStats } from '../broker/stats.ts';
 import type { ParserSandbox } from '../parser/sandbox.ts';
 import type { PayloadParsers } from '../parser/payload-parsers.ts';
 import type { Registry as AccountRegistry } from '../tenancy/registry.ts';
@@ -85,7 +85,7 @@ export class Metrics {
       registers,
       collect() {
         let n = 0;
-        for (const figures of sessionFigures(broker.sessions.values()).values()) n += figures.queued;
+        for (const session of broker.sessions.values()) n += session.queue.length;
         this.set(n);
       },
     });

@@ -96,7 +96,6 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
 
   onFrame(frame: Buffer, bodyOffset: number): void {
     if (this.state === ChannelState.Closed) return;
-    this.stats.packetsReceived++;
     if (this.state === ChannelState.Authenticating) {
       this.#heldFrames ??= [];
       if (this.#heldFrames.length >= MAX_FRAMES_WHILE_AUTHENTICATING) {
@@ -107,6 +106,8 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
       this.#heldFrames.push([Buffer.from(frame), bodyOffset]);
       return;
     }
+    // Counted here, not above: a frame held during authentication comes through once more.
+    this.stats.packetsReceived++;
     try {
       this.#dispatch(frame, bodyOffset);
     } catch (err) {
