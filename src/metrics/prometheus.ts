@@ -9,11 +9,12 @@
  * `--metrics-accounts` (by id or name), since an account label on every series would grow with the
  * tenants.
  *
- * Cost of a scrape: two walks over the sessions (queued, in flight), one COUNT on the retained store,
+ * Cost of a scrape: three walks over the sessions (queued, in flight, subscriptions), one COUNT on the retained store,
  * the default process metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Broker } from '../broker/broker.ts';
+import type { Session } from '../broker/session/session.ts';
 import { dropCause, type NamespaceStats } from '../broker/stats.ts';
 import type { ParserSandbox } from '../parser/sandbox.ts';
 import type { PayloadParsers } from '../parser/payload-parsers.ts';
@@ -79,26 +80,21 @@ export class Metrics {
       }
       for (const [cause, count] of byCause) set({ cause }, count);
     });
-    new Gauge({
-      name: 'bucketmq_messages_queued',
-      help: 'Messages waiting in sessions for their client (not yet sent)',
-      registers,
-      collect() {
-        let n = 0;
-        for (const session of broker.sessions.values()) n += session.queue.length;
-        this.set(n);
-      },
-    });
-    new Gauge({
-      name: 'bucketmq_messages_inflight',
-      help: 'QoS 1/2 messages sent to clients and not yet acknowledged',
-      registers,
-      collect() {
-        let n = 0;
-        for (const session of broker.sessions.values()) n += session.inflight.size;
-        this.set(n);
-      },
-    });
+    const sessionsGauge = (name: string, help: string, read: (session: Session) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          let n = 0;
+          for (const session of broker.sessions.values()) n += read(session);
+          this.set(n);
+        },
+      });
+    };
+    sessionsGauge('bucketmq_messages_queued', 'Messages waiting in sessions for their client (not yet sent)', (s) => s.queue.length);
+    sessionsGauge('bucketmq_messages_inflight', 'QoS 1/2 messages sent to clients and not yet acknowledged', (s) => s.inflight.size);
+    sessionsGauge('bucketmq_subscriptions', 'Subscriptions of all sessions', (s) => s.subscriptions.size);
     new Gauge({ name: 'bucketmq_sessions', help: 'MQTT sessions, connected or not', registers, collect() { this.set(broker.sessionCount); } });
     new Gauge({ name: 'bucketmq_retained_messages', help: 'Retained messages in the store (all accounts)', registers, collect() { this.set(broker.retainer.count()); } });
 

@@ -68,6 +68,7 @@ test('GET /metrics: Prometheus text whose counters follow real connects, publish
     assert.ok(delta('bucketmq_packets_received_total') >= 13, 'CONNECTs, SUBSCRIBE, PUBLISHes');
     // The offline session queued the first of the four sensors/# messages; the queue full, the other three were dropped.
     assert.equal(now.value('bucketmq_messages_queued'), 1);
+    assert.equal(now.value('bucketmq_subscriptions'), 2, 'the offline session\'s and the subscriber\'s');
     assert.equal(delta('bucketmq_messages_dropped_total', { cause: 'queue_full' }), 3);
     assert.equal(delta('bucketmq_messages_dropped_total', { cause: 'publish_refused' }), 1);
     assert.equal(delta('bucketmq_retained_messages'), 1);
