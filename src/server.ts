@@ -26,8 +26,10 @@ import type { BrokerHooks } from './broker/hooks.ts';
 import type { Listener } from './broker/transport/transport.ts';
 import { SqliteRetainedStore } from './broker/retained/sqlite-retained-store.ts';
 import { SqliteSessionStore } from './broker/session/sqlite-session-store.ts';
-import { ConfigError, PrintAndExit, loadConfig, type Config, type SettingKey, flagName } from './config.ts';
+import { SysTopics } from './broker/sys-topics.ts';
+import { ConfigError, PrintAndExit, loadConfig, packageVersion, type Config, type SettingKey, flagName } from './config.ts';
 import type { BucketStore } from './data/bucket-store.ts';
+import type { CommitObserver } from './data/group-commit.ts';
 import { DeviceCache } from './data/device-cache.ts';
 import { Ingestor } from './data/ingest.ts';
 import { RetentionJob } from './data/retention-job.ts';
@@ -44,6 +46,9 @@ import { Revoker } from './tenancy/revocation.ts';
 import { InspectorBus } from './inspector/inspector-bus.ts';
 import { PayloadParsers } from './parser/payload-parsers.ts';
 import { ParserSandbox } from './parser/sandbox.ts';
+import { operationsRoutes } from './metrics/metrics-routes.ts';
+import { Metrics } from './metrics/prometheus.ts';
+import { Readiness } from './metrics/readiness.ts';
 
 /** The database file inside the data directory: registry, actions, sessions, retained messages. */
 export const DATABASE_FILE = 'bucketmq.db';
@@ -147,7 +152,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ? (registry.accountByName(config.anonymousAccount) ?? registry.createAccount({ name: config.anonymousAccount, plan: config.defaultPlan }).account).id
       : null;
     const actions = new ActionStore(db, registry);
-    const store = options.bucketStore?.() ?? (config.postgresUrl !== undefined ? await openPostgres(config.postgresUrl) : openSqliteBuckets(config.dataDir));
+    // The metrics are built once the broker exists; the store tells them of its commits from then on.
+    let metrics: Metrics | null = null;
+    const onCommit: CommitObserver = (seconds, records) => metrics?.observeCommit(seconds, records);
+    const store = options.bucketStore?.() ?? (config.postgresUrl !== undefined ? await openPostgres(config.postgresUrl, onCommit) : openSqliteBuckets(config.dataDir, onCommit));
     undo.push(() => store.close());
     const ingestor = new Ingestor(store);
     trackLastInput(ingestor, registry);
@@ -180,6 +188,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     undo.push(() => broker.close());
     scheduler.start();
     undo.push(() => scheduler.stop());
+    if (config.metrics.enabled) metrics = new Metrics({ broker, sandbox, parsers, accounts: registry, accountAllowList: config.metrics.accounts });
+    const sys = new SysTopics(broker, { intervalSeconds: config.sysInterval, version: `bucketmq version ${packageVersion()}` });
+    sys.start();
+    undo.push(() => sys.stop());
     const retention = new RetentionJob(registry, store, { intervalMs: options.retentionIntervalMs, log });
     retention.start();
     undo.push(() => retention.stop());
@@ -198,6 +210,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     attachMqttOverWebSocket(api, broker);
     undo.push(() => api.close());
     await api.register(actionsRoutes, { actions, registry, runner, history, locks });
+    let listening = false;
+    const readiness = new Readiness({ registryDb: db, buckets: store, listening: () => listening });
+    await api.register(operationsRoutes, { readiness, metrics, metricsToken: config.metrics.token });
     const http = await listen('http', 'httpPort', host, config.httpPort, async () => {
       await api.listen({ host, port: config.httpPort });
       const address = api.server.address();
@@ -218,13 +233,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       );
       https = listener;
     }
+    listening = true;
     log.info({ dataDir: path.resolve(config.dataDir) }, `bucketmq ready, data in ${path.resolve(config.dataDir)}`);
 
     let stopping: Promise<void> | undefined;
     const stop = async (): Promise<void> => {
       // The broker stops its listeners first, then disconnects clients (v5: 0x8B) and flushes the stores;
       // then the HTTPS and HTTP listeners finish their requests, the bucket writers drain, and the database closes last.
+      listening = false;
       try {
+        sys.stop();
         revoker.stop();
         scheduler.stop();
         await retention.stop();
@@ -298,7 +316,7 @@ function forgetDeletedDevices(registry: Registry, parts: { store: BucketStore; p
 }
 
 /** The SQLite store over BUCKETS_FILE; closing the store closes the file. */
-function openSqliteBuckets(dataDir: string): BucketStore {
+function openSqliteBuckets(dataDir: string, onCommit: CommitObserver): BucketStore {
   const bucketsPath = path.resolve(dataDir, BUCKETS_FILE);
   let db: Database;
   try {
@@ -306,12 +324,12 @@ function openSqliteBuckets(dataDir: string): BucketStore {
   } catch (error) {
     throw new StartupError(`${flagName('dataDir')}: cannot open the bucket database ${bucketsPath}: ${messageOf(error)}`);
   }
-  return new SqliteBucketStore(db, { closeDatabase: true });
+  return new SqliteBucketStore(db, { closeDatabase: true, onCommit });
 }
 
-async function openPostgres(url: string): Promise<BucketStore> {
+async function openPostgres(url: string, onCommit: CommitObserver): Promise<BucketStore> {
   try {
-    return await PostgresBucketStore.open({ connectionString: url });
+    return await PostgresBucketStore.open({ connectionString: url, onCommit });
   } catch (error) {
     // The URL may hold a password: name the setting, not the value.
     throw new StartupError(`${flagName('postgresUrl')}: cannot open the PostgreSQL bucket store: ${messageOf(error)}`);

@@ -69,6 +69,8 @@ test('defaults', () => {
     plans: [],
     parser: { timeoutMs: 1_000, memoryMb: 32, timezone: 'UTC' },
     actionQueue: 1_000,
+    metrics: { enabled: true, token: undefined, accounts: [] },
+    sysInterval: 10,
   };
   assert.deepEqual(config, expected);
 });
@@ -203,6 +205,10 @@ const BAD: Record<SettingKey, { text: string; json: unknown }> = {
   parserMemory: { text: '4', json: 'lots' },
   parserTimezone: { text: 'Mars/Olympus_Mons', json: 0 },
   actionQueue: { text: '0', json: 'many' },
+  metrics: { text: 'sometimes', json: 2 },
+  metricsToken: { text: ' ', json: 42 },
+  metricsAccounts: { text: 'acme,,globex', json: [1] },
+  sysInterval: { text: '10s', json: -1 },
 };
 
 for (const key of SETTING_KEYS) {

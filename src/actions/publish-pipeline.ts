@@ -31,6 +31,7 @@ import type { IngestReceiver, Ingestor } from '../data/ingest.ts';
 import { RejectedMessageError } from '../data/rejected-message.ts';
 import { ParserBusyError } from '../parser/payload-parsers.ts';
 import type { Logger } from '../log.ts';
+import { countActionFailure, countActionRun } from '../metrics/platform-counts.ts';
 import type { ClientIdentity } from '../tenancy/mqtt-access.ts';
 import type { CompiledAction } from './action-index.ts';
 import type { ActionStore } from './action-store.ts';
@@ -76,6 +77,7 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
       if (runs !== null) runs.submit(runner!);
       return;
     }
+    if (!dataPost) countActionRun('insert_bucket');
 
     // QoS 1/2: the acknowledgement waits until the records are durable (or refused).
     const ack = acks.hold();
@@ -166,6 +168,7 @@ class PublishReceiver implements IngestReceiver<PublishTag> {
     if (error instanceof RejectedMessageError) this.#log.debug({ deviceId, topic, error: error.message }, 'publish not stored: rejected');
     else if (error instanceof ParserBusyError) this.#log.warn({ deviceId, topic, error: error.message }, 'publish not stored: payload parsers busy');
     else this.#log.error({ err: error, deviceId, topic }, 'publish not stored: the bucket store failed');
+    if (tag.topic !== DATA_POST_TOPIC) countActionFailure('insert_bucket');
     if (error instanceof RejectedMessageError) tag.ack?.settle(tag.v5 ? ReasonCode.PayloadFormatInvalid : ReasonCode.Success);
     else tag.ack?.settle(ReasonCode.UnspecifiedError);
     // The message did arrive: its other actions run whether or not it could be stored.
