@@ -47,6 +47,12 @@ export interface Config {
   plans: Plan[];
   /** Payload parser sandbox (SPEC §4): time limit per message, memory limit per device, the scripts' time zone. */
   parser: { timeoutMs: number; memoryMb: number; timezone: string };
+  /** Action runs waiting per account before new ones are dropped (issue 17). */
+  actionQueue: number;
+  /** GET /metrics (Prometheus): on/off, the Bearer token it wants (none = open), accounts with their own series. */
+  metrics: { enabled: boolean; token: string | undefined; accounts: string[] };
+  /** Seconds between $SYS rounds; 0 = no $SYS topics. */
+  sysInterval: number;
   /** Live inspector stream (SPEC §6): unsent bytes per viewer above which events are skipped. */
   inspector: { viewerBufferBytes: number };
 }
@@ -88,6 +94,11 @@ export interface Settings {
   parserTimeout: number;
   parserMemory: number;
   parserTimezone: string;
+  actionQueue: number;
+  metrics: boolean;
+  metricsToken: string | undefined;
+  metricsAccounts: string[];
+  sysInterval: number;
   inspectorViewerBufferKb: number;
 }
 export type SettingKey = keyof Settings;
@@ -114,7 +125,7 @@ export class PrintAndExit extends Error {
 
 export interface SettingSpec<K extends SettingKey> {
   /** Heading the flag is listed under in --help. */
-  readonly group: 'Listeners' | 'Storage' | 'Logging' | 'Access' | 'Parsers' | 'Inspector' | 'Limits';
+  readonly group: 'Listeners' | 'Storage' | 'Logging' | 'Access' | 'Parsers' | 'Operations' | 'Limits';
   /** Placeholder in --help, e.g. `<port>`. */
   readonly arg: string;
   /** One line, with the unit. */
@@ -267,8 +278,45 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<K> } = {
     default: 'UTC',
     parse: timeZone,
   },
+  actionQueue: {
+    group: 'Limits',
+    arg: '<count>',
+    description: 'action runs waiting per account; when full, new runs are dropped and counted (4 run at once per account)',
+    default: 1_000,
+    parse: integer('runs', 1, 1_000_000),
+  },
+  metrics: {
+    group: 'Operations',
+    arg: '<bool>',
+    description: 'serve Prometheus metrics on GET /metrics of the HTTP port(s); false = no such route (404)',
+    default: true,
+    parse: boolean,
+  },
+  metricsToken: {
+    group: 'Operations',
+    arg: '<token>',
+    description: 'when set, GET /metrics wants the header "Authorization: Bearer <token>" (else 401)',
+    default: undefined,
+    defaultText: 'none (open)',
+    parse: optionalText('a token'),
+  },
+  metricsAccounts: {
+    group: 'Operations',
+    arg: '<list>',
+    description: 'accounts (ids or names, comma-separated) that get their own per-account metrics series; no other account is labelled',
+    default: [],
+    defaultText: 'none',
+    parse: textList('account ids or names, comma-separated'),
+  },
+  sysInterval: {
+    group: 'Operations',
+    arg: '<seconds>',
+    description: 'seconds between $SYS/broker/... updates (each account sees its own figures); 0 = no $SYS topics',
+    default: 10,
+    parse: integer('seconds', 0, 86_400),
+  },
   inspectorViewerBufferKb: {
-    group: 'Inspector',
+    group: 'Operations',
     arg: '<KiB>',
     description: 'unsent data a live inspector viewer may have, in KiB; beyond it events are skipped and the viewer is told how many',
     default: 1024,
@@ -523,6 +571,9 @@ function toConfig(s: Settings, fileOnly: { acl: AclRule[]; plans: Plan[] }): Con
     defaultPlan: s.defaultPlan,
     ...fileOnly,
     parser: { timeoutMs: s.parserTimeout, memoryMb: s.parserMemory, timezone: s.parserTimezone },
+    actionQueue: s.actionQueue,
+    metrics: { enabled: s.metrics, token: s.metricsToken, accounts: s.metricsAccounts },
+    sysInterval: s.sysInterval,
     inspector: { viewerBufferBytes: s.inspectorViewerBufferKb * 1024 },
     limits: {
       maximumPacketSize: s.maxPacketSize,
@@ -630,7 +681,7 @@ function readConfigFile(file: string, source: string): Record<string, unknown> {
 }
 
 let version: string | undefined;
-function packageVersion(): string {
+export function packageVersion(): string {
   version ??= (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
   return version;
 }
@@ -662,6 +713,16 @@ function text(what: string) {
   return (raw: unknown): string => {
     if (typeof raw !== 'string' || raw.trim() === '') throw new Invalid(`${show(raw)} is not ${what}`);
     return raw;
+  };
+}
+
+/** A comma-separated string (flag, environment) or an array of strings (config file), none blank. */
+function textList(what: string): (raw: unknown) => string[] {
+  return (raw) => {
+    const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) && raw.every((item) => typeof item === 'string') ? (raw as string[]) : null;
+    const trimmed = items?.map((item) => item.trim());
+    if (trimmed === undefined || trimmed.includes('')) throw new Invalid(`${show(raw)} is not ${what}`);
+    return trimmed;
   };
 }
 

@@ -12,6 +12,13 @@ import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { ActionStore } from './actions/action-store.ts';
 import { createPublishPipeline } from './actions/publish-pipeline.ts';
+import { LockStore } from './actions/lock-store.ts';
+import type { ActionExecutors } from './actions/run-context.ts';
+import { RunHistory } from './actions/run-history.ts';
+import { ActionRunner } from './actions/runner.ts';
+import { Scheduler } from './actions/scheduler.ts';
+import { variableTriggers } from './actions/variable-trigger.ts';
+import { systemClock } from './broker/clock.ts';
 import { actionsRoutes } from './api/routes/actions.ts';
 import { Broker } from './broker/broker.ts';
 import type { ClientInfo } from './broker/client-info.ts';
@@ -19,8 +26,10 @@ import type { BrokerHooks } from './broker/hooks.ts';
 import type { Listener } from './broker/transport/transport.ts';
 import { SqliteRetainedStore } from './broker/retained/sqlite-retained-store.ts';
 import { SqliteSessionStore } from './broker/session/sqlite-session-store.ts';
-import { ConfigError, PrintAndExit, loadConfig, type Config, type SettingKey, flagName } from './config.ts';
+import { SysTopics } from './broker/sys-topics.ts';
+import { ConfigError, PrintAndExit, loadConfig, packageVersion, type Config, type SettingKey, flagName } from './config.ts';
 import type { BucketStore } from './data/bucket-store.ts';
+import type { CommitObserver } from './data/group-commit.ts';
 import { DeviceCache } from './data/device-cache.ts';
 import { Ingestor } from './data/ingest.ts';
 import { RetentionJob } from './data/retention-job.ts';
@@ -37,6 +46,9 @@ import { Revoker } from './tenancy/revocation.ts';
 import { InspectorBus } from './inspector/inspector-bus.ts';
 import { PayloadParsers } from './parser/payload-parsers.ts';
 import { ParserSandbox } from './parser/sandbox.ts';
+import { operationsRoutes } from './metrics/metrics-routes.ts';
+import { Metrics } from './metrics/prometheus.ts';
+import { Readiness } from './metrics/readiness.ts';
 
 /** The database file inside the data directory: registry, actions, sessions, retained messages. */
 export const DATABASE_FILE = 'bucketmq.db';
@@ -67,6 +79,8 @@ export interface RunningServer {
   readonly broker: Broker;
   readonly registry: Registry;
   readonly actions: ActionStore;
+  /** Runs actions of every trigger (queue, run history, locks of variable actions, schedules). */
+  readonly actionRuns: { readonly runner: ActionRunner; readonly history: RunHistory; readonly locks: LockStore; readonly scheduler: Scheduler };
   /** The buckets and the one path into them (MQTT and HTTP). */
   readonly data: { readonly store: BucketStore; readonly ingestor: Ingestor };
   readonly retention: RetentionJob;
@@ -91,7 +105,14 @@ export interface StartOptions {
    * PostgresBucketStore here).
    */
   bucketStore?: () => BucketStore;
+  /** What runs each action type (src/actions/types/); default: every run fails as not available in this build. */
+  actionExecutors?: ActionExecutors;
 }
+
+/** Until the action types are wired in: a run says plainly that its type cannot run here. */
+const NO_EXECUTORS: ActionExecutors = {
+  run: async (action) => ({ ok: false, attempts: 0, error: `action type ${action.type} is not available in this build` }),
+};
 
 /** A device's last_input is written at most this often (every stored message would be a write). */
 const LAST_INPUT_INTERVAL_MS = 1_000;
@@ -131,7 +152,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ? (registry.accountByName(config.anonymousAccount) ?? registry.createAccount({ name: config.anonymousAccount, plan: config.defaultPlan }).account).id
       : null;
     const actions = new ActionStore(db, registry);
-    const store = options.bucketStore?.() ?? (config.postgresUrl !== undefined ? await openPostgres(config.postgresUrl) : openSqliteBuckets(config.dataDir));
+    // The metrics are built once the broker exists; the store tells them of its commits from then on.
+    let metrics: Metrics | null = null;
+    const onCommit: CommitObserver = (seconds, records) => metrics?.observeCommit(seconds, records);
+    const store = options.bucketStore?.() ?? (config.postgresUrl !== undefined ? await openPostgres(config.postgresUrl, onCommit) : openSqliteBuckets(config.dataDir, onCommit));
     undo.push(() => store.close());
     const ingestor = new Ingestor(store);
     trackLastInput(ingestor, registry);
@@ -144,9 +168,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     undo.push(() => sandbox.dispose());
     const parsers = new PayloadParsers(sandbox, devices, inspector);
     ingestor.useParsers(parsers);
+    const locks = new LockStore(db);
+    const history = new RunHistory(db);
+    actions.onChange((change) => change.triggerChanged && locks.clear(change.actionId));
+    registry.on('revoked', (revocation) => revocation.kind === 'device-deleted' && locks.forgetDevice(revocation.deviceId));
+    const runner = new ActionRunner({ executors: options.actionExecutors ?? NO_EXECUTORS, history, inspector, actions, devices, log, queueSize: config.actionQueue });
+    ingestor.onStored(variableTriggers({ actions, devices, locks, runner, log }));
+    const scheduler = new Scheduler({ db, actions, runner, clock: systemClock, log });
+    undo.push(() => history.close());
     forgetDeletedDevices(registry, { store, parsers, inspector }, log);
     const access = createMqttAccess(registry, { anonymousAccountId, acl: config.acl, aclDefault: config.aclDefault });
-    const hooks: BrokerHooks = { ...access, onPublish: createPublishPipeline({ actions, devices, ingestor, log }) };
+    const hooks: BrokerHooks = { ...access, onPublish: createPublishPipeline({ actions, devices, ingestor, log, runner }) };
 
     const broker = new Broker({ limits: config.limits, sessionStore, retainedStore, hooks });
     logBrokerEvents(broker, log);
@@ -154,6 +186,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     undo.push(() => revoker.stop());
     await broker.start();
     undo.push(() => broker.close());
+    scheduler.start();
+    undo.push(() => scheduler.stop());
+    if (config.metrics.enabled) metrics = new Metrics({ broker, sandbox, parsers, accounts: registry, accountAllowList: config.metrics.accounts });
+    const sys = new SysTopics(broker, { intervalSeconds: config.sysInterval, version: `bucketmq version ${packageVersion()}` });
+    sys.start();
+    undo.push(() => sys.stop());
     const retention = new RetentionJob(registry, store, { intervalMs: options.retentionIntervalMs, log });
     retention.start();
     undo.push(() => retention.stop());
@@ -171,7 +209,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const api = buildApiServer({ registry, broker, logger: log, data: { store, ingestor }, sandbox, inspector, inspectorLive: config.inspector });
     attachMqttOverWebSocket(api, broker);
     undo.push(() => api.close());
-    await api.register(actionsRoutes, { actions, registry });
+    await api.register(actionsRoutes, { actions, registry, runner, history, locks });
+    let listening = false;
+    const readiness = new Readiness({ registryDb: db, buckets: store, listening: () => listening });
+    await api.register(operationsRoutes, { readiness, metrics, metricsToken: config.metrics.token });
     const http = await listen('http', 'httpPort', host, config.httpPort, async () => {
       await api.listen({ host, port: config.httpPort });
       const address = api.server.address();
@@ -192,14 +233,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       );
       https = listener;
     }
+    listening = true;
     log.info({ dataDir: path.resolve(config.dataDir) }, `bucketmq ready, data in ${path.resolve(config.dataDir)}`);
 
     let stopping: Promise<void> | undefined;
     const stop = async (): Promise<void> => {
       // The broker stops its listeners first, then disconnects clients (v5: 0x8B) and flushes the stores;
       // then the HTTPS and HTTP listeners finish their requests, the bucket writers drain, and the database closes last.
+      listening = false;
       try {
+        sys.stop();
         revoker.stop();
+        scheduler.stop();
         await retention.stop();
         await broker.close();
         await https?.close();
@@ -210,6 +255,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await store.close();
         await sessionStore.close();
         await retainedStore.close();
+        history.close();
         db.close();
       }
       log.info('bucketmq stopped');
@@ -225,6 +271,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       broker,
       registry,
       actions,
+      actionRuns: { runner, history, locks, scheduler },
       data: { store, ingestor },
       retention,
       inspector,
@@ -269,7 +316,7 @@ function forgetDeletedDevices(registry: Registry, parts: { store: BucketStore; p
 }
 
 /** The SQLite store over BUCKETS_FILE; closing the store closes the file. */
-function openSqliteBuckets(dataDir: string): BucketStore {
+function openSqliteBuckets(dataDir: string, onCommit: CommitObserver): BucketStore {
   const bucketsPath = path.resolve(dataDir, BUCKETS_FILE);
   let db: Database;
   try {
@@ -277,12 +324,12 @@ function openSqliteBuckets(dataDir: string): BucketStore {
   } catch (error) {
     throw new StartupError(`${flagName('dataDir')}: cannot open the bucket database ${bucketsPath}: ${messageOf(error)}`);
   }
-  return new SqliteBucketStore(db, { closeDatabase: true });
+  return new SqliteBucketStore(db, { closeDatabase: true, onCommit });
 }
 
-async function openPostgres(url: string): Promise<BucketStore> {
+async function openPostgres(url: string, onCommit: CommitObserver): Promise<BucketStore> {
   try {
-    return await PostgresBucketStore.open({ connectionString: url });
+    return await PostgresBucketStore.open({ connectionString: url, onCommit });
   } catch (error) {
     // The URL may hold a password: name the setting, not the value.
     throw new StartupError(`${flagName('postgresUrl')}: cannot open the PostgreSQL bucket store: ${messageOf(error)}`);

@@ -68,6 +68,9 @@ test('defaults', () => {
     acl: [],
     plans: [],
     parser: { timeoutMs: 1_000, memoryMb: 32, timezone: 'UTC' },
+    actionQueue: 1_000,
+    metrics: { enabled: true, token: undefined, accounts: [] },
+    sysInterval: 10,
     inspector: { viewerBufferBytes: 1024 * 1024 },
   };
   assert.deepEqual(config, expected);
@@ -202,6 +205,11 @@ const BAD: Record<SettingKey, { text: string; json: unknown }> = {
   parserTimeout: { text: '1s', json: 0 },
   parserMemory: { text: '4', json: 'lots' },
   parserTimezone: { text: 'Mars/Olympus_Mons', json: 0 },
+  actionQueue: { text: '0', json: 'many' },
+  metrics: { text: 'sometimes', json: 2 },
+  metricsToken: { text: ' ', json: 42 },
+  metricsAccounts: { text: 'acme,,globex', json: [1] },
+  sysInterval: { text: '10s', json: -1 },
   inspectorViewerBufferKb: { text: '1MiB', json: 8 },
 };
 

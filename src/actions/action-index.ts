@@ -1,12 +1,13 @@
 /**
  * The hot-path view of one account's actions: every active `mqtt_topic` filter in a topic trie, so a
  * publish finds its actions in O(topic depth) whatever the number of actions, with no database
- * query. Built once per change of the account's actions (they change rarely, messages often) and
- * replaced whole, so a publish never sees half an update.
+ * query; and the active `variable` actions, which every stored record of the account is checked
+ * against. Built once per change of the account's actions (they change rarely, messages often) and
+ * replaced whole, so a publish never sees half an update. `schedule` actions are the scheduler's.
  */
 import { TopicTrie, type SharedGroup } from '../broker/routing/topic-trie.ts';
 import type { TagItem } from '../tenancy/model.ts';
-import type { Action } from './model.ts';
+import type { Action, VariableTrigger } from './model.ts';
 
 /** What the data path knows about a publishing device (see src/data/device-cache.ts). */
 export interface ScopedDevice {
@@ -18,6 +19,8 @@ export interface ScopedDevice {
 export interface CompiledAction {
   readonly id: string;
   readonly type: Action['action']['type'];
+  /** The action as stored, for the run's context. */
+  readonly action: Action;
   /** null: every device of the account. */
   readonly devices: ReadonlySet<string> | null;
   /** `key\u0000value` of every tag the device must carry; null: no tag condition. */
@@ -41,26 +44,41 @@ export class AccountActionIndex {
    * saves the split and the trie walk on nearly every message; bounded, emptied when full.
    */
   readonly #byTopic = new Map<string, readonly CompiledAction[]>();
+  /** Active `variable` actions, checked against every stored message of the account. */
+  readonly variables: ReadonlyArray<CompiledAction & { readonly trigger: VariableTrigger }>;
+  /** Whether some active `mqtt_topic` action is of another type than insert_bucket (run by the runner). */
+  readonly hasRunnable: boolean;
 
   /** Indexes the active actions among `actions`. */
   constructor(actions: readonly Action[]) {
+    const variables: Array<CompiledAction & { readonly trigger: VariableTrigger }> = [];
+    let hasRunnable = false;
     for (const action of actions) {
-      if (!action.active) continue;
+      const trigger = action.trigger;
+      if (!action.active || trigger.type === 'schedule') continue;
       const compiled: CompiledAction = {
         id: action.id,
         type: action.action.type,
-        devices: action.trigger.devices !== undefined ? new Set(action.trigger.devices) : null,
-        tags: action.trigger.tags !== undefined ? action.trigger.tags.map(tagKey) : null,
+        action,
+        devices: trigger.devices !== undefined ? new Set(trigger.devices) : null,
+        tags: trigger.tags !== undefined ? trigger.tags.map(tagKey) : null,
       };
+      if (trigger.type === 'variable') {
+        variables.push({ ...compiled, trigger });
+        continue;
+      }
+      if (compiled.type !== 'insert_bucket') hasRunnable = true;
       // Keyed by action id: an action listing overlapping filters sits on several nodes, and a
       // duplicate filter in one action collapses into one entry.
-      for (const filter of action.trigger.topics) this.#trie.add(filter, action.id, compiled, null);
+      for (const filter of trigger.topics) this.#trie.add(filter, action.id, compiled, null);
     }
+    this.variables = variables;
+    this.hasRunnable = hasRunnable;
   }
 
-  /** Number of (filter, action) entries; 0 means the account has nothing to run. */
+  /** Number of (filter, action) entries and variable actions; 0 means the account has nothing to run. */
   get size(): number {
-    return this.#trie.size;
+    return this.#trie.size + this.variables.length;
   }
 
   /**
@@ -78,7 +96,8 @@ export class AccountActionIndex {
 
   #matchTopic(topic: string): readonly CompiledAction[] {
     this.#trie.match(topic.split('/'), this.#matched, this.#groups);
-    const matched = this.#matched.slice();
+    // An action whose overlapping filters (`s/#`, `s/t`) both match is listed once.
+    const matched = this.#matched.length > 1 ? [...new Set(this.#matched)] : this.#matched.slice();
     this.#matched.length = 0;
     this.#groups.length = 0;
     if (this.#byTopic.size >= TOPIC_CACHE_SIZE) this.#byTopic.clear();
@@ -86,15 +105,24 @@ export class AccountActionIndex {
     return matched;
   }
 
-  /** Every distinct action matching `topic` and `device` (each once). For tests and future action types. */
-  matches(topic: string, device: ScopedDevice): CompiledAction[] {
-    const matched: CompiledAction[] = [];
-    this.#trie.match(topic.split('/'), matched, []);
-    return [...new Set(matched)].filter((action) => inScope(action, device));
+  /**
+   * Every distinct action matching `topic` whose scope includes `device` (each once, however many of
+   * its filters match), except insert_bucket when `exceptInsert`. A null device (a publish no device
+   * made) is in the scope of unscoped actions only.
+   */
+  matches(topic: string, device: ScopedDevice | null, exceptInsert = false): CompiledAction[] {
+    const matched = this.#byTopic.get(topic) ?? this.#matchTopic(topic);
+    const out: CompiledAction[] = [];
+    for (let i = 0; i < matched.length; i++) {
+      const action = matched[i]!;
+      if ((!exceptInsert || action.type !== 'insert_bucket') && inScope(action, device)) out.push(action);
+    }
+    return out;
   }
 }
 
-function inScope(action: CompiledAction, device: ScopedDevice): boolean {
+export function inScope(action: Pick<CompiledAction, 'devices' | 'tags'>, device: ScopedDevice | null): boolean {
+  if (device === null) return action.devices === null && action.tags === null;
   if (action.devices !== null && !action.devices.has(device.id)) return false;
   if (action.tags !== null) {
     for (let i = 0; i < action.tags.length; i++) if (!device.tagSet.has(action.tags[i]!)) return false;

@@ -4,6 +4,10 @@
  * whose scope includes the device, or when the topic is the reserved `tago/data/post`. server.ts
  * sets it beside tenancy's hooks (authentication, authorizePublish); it is the only onPublish.
  *
+ * The other `mqtt_topic` actions matching the publish (mqtt_publish, http_post, script) go to the
+ * action runner's queue (runner.ts), once each: after the records are stored or refused when the
+ * publish is being stored (so after its acknowledgement), else at once. They never hold the ack.
+ *
  * Per publish, without any database query: the client's identity (set at CONNECT), one Map lookup
  * for the account's action index (most accounts: none, done), the device from the in-memory cache,
  * one trie match. The message is stored at most once, however many filters or actions match: every
@@ -27,8 +31,12 @@ import type { IngestReceiver, Ingestor } from '../data/ingest.ts';
 import { RejectedMessageError } from '../data/rejected-message.ts';
 import { ParserBusyError } from '../parser/payload-parsers.ts';
 import type { Logger } from '../log.ts';
+import { countActionFailure, countActionRun } from '../metrics/platform-counts.ts';
 import type { ClientIdentity } from '../tenancy/mqtt-access.ts';
+import type { CompiledAction } from './action-index.ts';
 import type { ActionStore } from './action-store.ts';
+import { runDevice, type ActionRunner } from './runner.ts';
+import type { RunDevice } from './run-context.ts';
 
 /** Legacy clients publish here to store into their own bucket, no action needed (SPEC §2). */
 export const DATA_POST_TOPIC = 'tago/data/post';
@@ -38,13 +46,16 @@ export interface PublishPipelineDeps {
   devices: DeviceCache;
   ingestor: Ingestor;
   log: Logger;
+  /** Runs the other action types; absent: only insert_bucket actions act. */
+  runner?: Pick<ActionRunner, 'submit'>;
 }
 
 export type OnPublish = NonNullable<BrokerHooks['onPublish']>;
 
 export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
   const { actions, devices, ingestor } = deps;
-  const receiver = new PublishReceiver(deps.log);
+  const runner = deps.runner ?? null;
+  const receiver = new PublishReceiver(deps.log, runner);
   const topics = new TopicMetadata();
 
   return function onPublish(client: ClientInfo, message: Message, acks: AckControl): void {
@@ -52,21 +63,49 @@ export function createPublishPipeline(deps: PublishPipelineDeps): OnPublish {
     const deviceId = who?.deviceId;
     if (deviceId === undefined || deviceId === null) return; // anonymous clients have no bucket
     const topic = message.topic;
-    if (topic !== DATA_POST_TOPIC) {
-      const index = actions.indexOf(who!.accountId);
-      if (index === null) return;
-      const device = devices.get(deviceId);
-      if (device === null || !device.active) return;
-      if (index.firstMatch(topic, device, 'insert_bucket') === null) return;
-    } else {
-      const device = devices.get(deviceId);
-      if (device === null || !device.active) return;
+    const dataPost = topic === DATA_POST_TOPIC;
+    const index = actions.indexOf(who!.accountId);
+    if (index === null && !dataPost) return;
+    const device = devices.get(deviceId);
+    if (device === null || !device.active) return;
+    let runs: TopicRuns | null = null;
+    if (runner !== null && index !== null && index.hasRunnable) {
+      const matched = index.matches(topic, device, true);
+      if (matched.length > 0) runs = new TopicRuns(who!.accountId, runDevice(device), topic, message.payload, matched);
     }
+    if (!dataPost && index!.firstMatch(topic, device, 'insert_bucket') === null) {
+      if (runs !== null) runs.submit(runner!);
+      return;
+    }
+    if (!dataPost) countActionRun('insert_bucket');
 
     // QoS 1/2: the acknowledgement waits until the records are durable (or refused).
     const ack = acks.hold();
-    ingestor.submitBytes(deviceId, message.payload, { metadata: topics.of(topic), via: 'mqtt' }, receiver, new PublishTag(deviceId, topic, client.protocolVersion === 5, ack));
+    ingestor.submitBytes(deviceId, message.payload, { metadata: topics.of(topic), via: 'mqtt' }, receiver, new PublishTag(deviceId, topic, client.protocolVersion === 5, ack, runs));
   };
+}
+
+/** The runner's actions matched by one publish, waiting for its records to be stored. */
+class TopicRuns {
+  readonly #accountId: string;
+  readonly #device: RunDevice;
+  readonly #topic: string;
+  readonly #payload: Buffer;
+  readonly #actions: readonly CompiledAction[];
+
+  constructor(accountId: string, device: RunDevice, topic: string, payload: Buffer, actions: readonly CompiledAction[]) {
+    this.#accountId = accountId;
+    this.#device = device;
+    this.#topic = topic;
+    this.#payload = payload;
+    this.#actions = actions;
+  }
+
+  submit(runner: Pick<ActionRunner, 'submit'>): void {
+    for (let i = 0; i < this.#actions.length; i++) {
+      runner.submit({ accountId: this.#accountId, action: this.#actions[i]!.action, trigger: 'mqtt_topic', device: this.#device, topic: this.#topic, payload: this.#payload, test: false, depth: 0 });
+    }
+  }
 }
 
 /** Most topics whose metadata object is kept; past it the cache starts over. */
@@ -97,25 +136,31 @@ class PublishTag {
   readonly topic: string;
   readonly v5: boolean;
   readonly ack: PublishAck | null;
+  /** Other actions to run once the records are stored or refused. */
+  readonly runs: TopicRuns | null;
 
-  constructor(deviceId: string, topic: string, v5: boolean, ack: PublishAck | null) {
+  constructor(deviceId: string, topic: string, v5: boolean, ack: PublishAck | null, runs: TopicRuns | null) {
     this.deviceId = deviceId;
     this.topic = topic;
     this.v5 = v5;
     this.ack = ack;
+    this.runs = runs;
   }
 }
 
 /** Turns every stored publish's outcome into its reason code (see the module comment), logging failures. */
 class PublishReceiver implements IngestReceiver<PublishTag> {
   readonly #log: Logger;
+  readonly #runner: Pick<ActionRunner, 'submit'> | null;
 
-  constructor(log: Logger) {
+  constructor(log: Logger, runner: Pick<ActionRunner, 'submit'> | null) {
     this.#log = log;
+    this.#runner = runner;
   }
 
   stored(tag: PublishTag): void {
     tag.ack?.settle(ReasonCode.Success);
+    if (tag.runs !== null) tag.runs.submit(this.#runner!);
   }
 
   refused(tag: PublishTag, error: Error): void {
@@ -123,7 +168,10 @@ class PublishReceiver implements IngestReceiver<PublishTag> {
     if (error instanceof RejectedMessageError) this.#log.debug({ deviceId, topic, error: error.message }, 'publish not stored: rejected');
     else if (error instanceof ParserBusyError) this.#log.warn({ deviceId, topic, error: error.message }, 'publish not stored: payload parsers busy');
     else this.#log.error({ err: error, deviceId, topic }, 'publish not stored: the bucket store failed');
+    if (tag.topic !== DATA_POST_TOPIC) countActionFailure('insert_bucket');
     if (error instanceof RejectedMessageError) tag.ack?.settle(tag.v5 ? ReasonCode.PayloadFormatInvalid : ReasonCode.Success);
     else tag.ack?.settle(ReasonCode.UnspecifiedError);
+    // The message did arrive: its other actions run whether or not it could be stored.
+    if (tag.runs !== null) tag.runs.submit(this.#runner!);
   }
 }

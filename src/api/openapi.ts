@@ -15,8 +15,9 @@ export const API_TAGS = [
   { name: 'device params', description: 'Key/value settings a device reads' },
   { name: 'device tokens', description: 'Tokens devices log in with (MQTT password, data API)' },
   { name: 'device data', description: "A device's bucket as the account sees it: query, export, delete" },
-  { name: 'actions', description: 'Per-account actions: triggers (mqtt_topic) and what they do (insert_bucket)' },
+  { name: 'actions', description: 'Per-account actions: triggers (mqtt_topic, variable, schedule), what they do, their run history, locks and test runs' },
   { name: 'device data API', description: 'What a device calls with its device token (SPEC §8): POST/GET/PUT/DELETE /data, GET /info' },
+  { name: 'operations', description: 'Health, readiness and Prometheus metrics; no account token (/metrics may want --metrics-token)' },
 ];
 
 /** Registers the generator, then the document route. Call on the root instance, before the routes. */

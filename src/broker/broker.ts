@@ -21,6 +21,7 @@ import { MemorySessionStore } from './session/memory-session-store.ts';
 import type { EncodingCache, Session, SessionObserver, Subscription } from './session/session.ts';
 import { SessionRegistry } from './session/session-registry.ts';
 import type { SessionStore, SubscriptionOptions } from './session/session-store.ts';
+import { BrokerStats } from './stats.ts';
 import type { TcpListenOptions, TlsListenOptions } from './transport/tcp.ts';
 import type { Listener } from './transport/transport.ts';
 
@@ -50,6 +51,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
   /** The engine's one source of time (clock.ts). */
   readonly clock: Clock;
   readonly counters: BrokerCounters = { dropped: 0 };
+  /** Traffic per namespace, as plain numbers for metrics and $SYS (stats.ts). */
+  readonly stats = new BrokerStats();
   /** Opens, takes over and ends sessions (called by handle-connect). */
   readonly sessions: SessionRegistry;
   /** Retained messages (handle-subscribe sends them). */
@@ -120,6 +123,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
   connectionClosed(channel: Channel, wasConnected: boolean, cause: DisconnectCause, reasonCode: number | undefined, detail: string | undefined): void {
     this.#connections.closed(channel);
     if (!wasConnected) return;
+    this.stats.clientDisconnected(channel.client!);
     const will = channel.will;
     channel.will = null;
     this.sessions.connectionClosed(channel, channel.session!, will, cause);
@@ -328,6 +332,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements SessionObserve
 
   messageDropped(session: Session, message: Message, reason: string): void {
     this.counters.dropped++;
+    this.stats.dropped(session.namespace, reason);
     if (this.listenerCount('message.dropped') > 0) {
       const link = session.link;
       const who = link !== null && link.client !== null ? link.client : { clientId: session.clientId, namespace: session.namespace };

@@ -10,6 +10,9 @@ import { RingQueue } from '../ring-queue.ts';
 
 export type Commit<T> = (items: T[]) => void | Promise<void>;
 
+/** Told after each committed batch: how long its commit took (seconds) and how many items it made durable. For metrics. */
+export type CommitObserver = (seconds: number, items: number) => void;
+
 /**
  * One caller's items and how it hears the result: `committed` is called exactly once, with null when
  * the items are durable or with the error that refused them. A data path hands in one long-lived
@@ -48,12 +51,14 @@ export interface GroupCommitOptions {
    * commits (a writer thread, a connection pool), so store and event loop work side by side.
    */
   inFlight?: number;
+  onCommit?: CommitObserver;
 }
 
 export class GroupCommitWriter<T> {
   readonly #commit: Commit<T>;
   readonly #maxBatch: number;
   readonly #inFlight: number;
+  readonly #onCommit: CommitObserver | undefined;
   #pending = new RingQueue<CommitWaiter<T>>();
   #running = 0;
   #scheduled = false;
@@ -65,6 +70,7 @@ export class GroupCommitWriter<T> {
     this.#commit = commit;
     this.#maxBatch = options.maxBatch ?? 20_000;
     this.#inFlight = Math.max(1, options.inFlight ?? 1);
+    this.#onCommit = options.onCommit;
   }
 
   write(items: T[]): Promise<void> {
@@ -137,6 +143,7 @@ export class GroupCommitWriter<T> {
   async #run(batch: Array<CommitWaiter<T>>): Promise<void> {
     const items = batch.length === 1 ? batch[0]!.items : concat(batch);
     let failure: Error | null = null;
+    const started = performance.now();
     try {
       await this.#commit(items);
     } catch (error) {
@@ -144,6 +151,7 @@ export class GroupCommitWriter<T> {
     }
     if (failure === null) {
       this.batches++;
+      this.#onCommit?.((performance.now() - started) / 1000, items.length);
       for (let i = 0; i < batch.length; i++) batch[i]!.committed(null);
       return;
     }

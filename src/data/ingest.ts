@@ -14,13 +14,28 @@ export interface IngestOptions {
   raw?: Buffer;
   /** Where the message came from, for the inspector (e.g. 'mqtt', 'http'). */
   via?: string;
+  /**
+   * Records inserted by an action: its run's depth + 1, so the variable triggers they set off carry
+   * it and the action runner can stop a loop (src/actions/runner.ts). Default 0: a device's own message.
+   */
+  depth?: number;
 }
 
 /** Options of a message that arrived as bytes: the bytes are the message. */
 export type BytesOptions = Omit<IngestOptions, 'raw'>;
 
-/** Called after records are durable (e.g. to update the device's last_input). */
-export type StoredListener = (deviceId: string, records: DataRecord[]) => void;
+/** Where stored records came from, as `onStored` listeners see it. */
+export interface StoredSource {
+  readonly via: string | undefined;
+  /** See IngestOptions.depth. */
+  readonly depth: number;
+}
+
+/**
+ * Called after records are durable (e.g. to update the device's last_input, or to run variable
+ * actions). Synchronous, inside the commit's completion: a listener that throws refuses the message.
+ */
+export type StoredListener = (deviceId: string, records: DataRecord[], source: StoredSource) => void;
 
 /** A message on its way through the payload-parser step. */
 export interface ParseJob {
@@ -126,7 +141,7 @@ export class Ingestor {
   }
 
   #job<T>(deviceId: string, options: BytesOptions, receiver: IngestReceiver<T>, tag: T): IngestJob {
-    return new IngestJob(this.#path, deviceId, options.now ?? Date.now(), options.metadata, options.via, receiver as IngestReceiver<unknown>, tag);
+    return new IngestJob(this.#path, deviceId, options.now ?? Date.now(), options.metadata, options.via, options.depth ?? 0, receiver as IngestReceiver<unknown>, tag);
   }
 }
 
@@ -140,9 +155,10 @@ interface IngestPath {
 const NO_RECORDS: DataRecord[] = [];
 
 /** One message from arrival to durable records (or refusal). */
-class IngestJob implements ParseJob, CommitWaiter<DataRecord> {
+class IngestJob implements ParseJob, CommitWaiter<DataRecord>, StoredSource {
   readonly deviceId: string;
   readonly via: string | undefined;
+  readonly depth: number;
   /** The validated records, once there are some. */
   items: DataRecord[] = NO_RECORDS;
   readonly #path: IngestPath;
@@ -151,12 +167,13 @@ class IngestJob implements ParseJob, CommitWaiter<DataRecord> {
   readonly #receiver: IngestReceiver<unknown>;
   readonly #tag: unknown;
 
-  constructor(path: IngestPath, deviceId: string, now: number, metadata: Record<string, unknown> | undefined, via: string | undefined, receiver: IngestReceiver<unknown>, tag: unknown) {
+  constructor(path: IngestPath, deviceId: string, now: number, metadata: Record<string, unknown> | undefined, via: string | undefined, depth: number, receiver: IngestReceiver<unknown>, tag: unknown) {
     this.#path = path;
     this.deviceId = deviceId;
     this.#now = now;
     this.#metadata = metadata;
     this.via = via;
+    this.depth = depth;
     this.#receiver = receiver;
     this.#tag = tag;
   }
@@ -188,7 +205,7 @@ class IngestJob implements ParseJob, CommitWaiter<DataRecord> {
     }
     const listeners = this.#path.listeners;
     try {
-      for (let i = 0; i < listeners.length; i++) listeners[i]!(this.deviceId, this.items);
+      for (let i = 0; i < listeners.length; i++) listeners[i]!(this.deviceId, this.items, this);
     } catch (listenerError) {
       this.failed(asError(listenerError));
       return;

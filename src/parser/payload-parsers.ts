@@ -58,6 +58,8 @@ export class PayloadParsers implements ParseStep, OutcomeReceiver<ParseJob> {
 
   readonly #maxPending: number;
   #pending = 0;
+  /** Messages a parser did not turn into records, by cause (ParserErrorKind, 'busy', 'sandbox'), for metrics. */
+  readonly errors = new Map<string, number>();
 
   constructor(sandbox: ParserSandbox, devices: DeviceCache, inspector: InspectorBus, options: { maxPending?: number } = {}) {
     this.#sandbox = sandbox;
@@ -78,6 +80,7 @@ export class PayloadParsers implements ParseStep, OutcomeReceiver<ParseJob> {
       return;
     }
     if (this.#pending >= this.#maxPending) {
+      this.#countError('busy');
       job.failed(new ParserBusyError(this.#pending));
       return;
     }
@@ -94,6 +97,7 @@ export class PayloadParsers implements ParseStep, OutcomeReceiver<ParseJob> {
       return;
     }
     const { kind, message } = outcome.error;
+    this.#countError(kind);
     this.#inspector.publish(job.deviceId, 'parser.error', job.via === undefined ? { kind, message } : { kind, message, via: job.via });
     job.failed(new ParserError(kind, message));
   }
@@ -101,16 +105,22 @@ export class PayloadParsers implements ParseStep, OutcomeReceiver<ParseJob> {
   /** The sandbox could not run `job` (OutcomeReceiver). */
   failure(job: ParseJob, error: Error): void {
     this.#pending--;
+    this.#countError('sandbox');
     job.failed(error);
   }
 
   rejected(deviceId: string, error: RecordError, via: string | undefined): void {
+    this.#countError('validation');
     this.#inspector.publish(deviceId, 'parser.error', { kind: 'validation', message: `the parser's result is not valid: ${error.message}`, ...(via === undefined ? {} : { via }) });
   }
 
   /** Forgets a device's compiled parser (deleted device, or its code changed). */
   invalidate(deviceId: string): void {
     this.#sandbox.invalidate(deviceId);
+  }
+
+  #countError(cause: string): void {
+    this.errors.set(cause, (this.errors.get(cause) ?? 0) + 1);
   }
 
   #view(device: CachedDevice): ParserDevice {

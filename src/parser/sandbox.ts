@@ -30,6 +30,8 @@ export type { ParseOutcome, ParserDevice, ParserErrorKind, ParserInput, ParserLo
 export interface ParserSandboxStats extends SandboxStats {
   /** Times the sandbox process died under a script and was restarted. */
   crashes: number;
+  /** Seconds from hand-off to outcome, summed over the messages that got one from the sandbox (queueing included). */
+  runSeconds: number;
 }
 
 /**
@@ -55,6 +57,8 @@ class Request implements WireRequest {
   readonly tag: unknown;
   sendCode = false;
   sendDevice = false;
+  /** performance.now() at hand-off, for `stats.runSeconds`. */
+  readonly sentAt = performance.now();
 
   constructor(id: number, key: string, code: string, device: string, wire: string, receiver: OutcomeReceiver<unknown>, tag: unknown) {
     this.id = id;
@@ -112,7 +116,7 @@ export class ParserSandbox {
   #quarantine = new Map<string, string>();
   #nextId = 1;
   /** Counters of children that are gone, plus outcomes decided here. */
-  #past: ParserSandboxStats = { ...NO_STATS, crashes: 0 };
+  #past: ParserSandboxStats = { ...NO_STATS, crashes: 0, runSeconds: 0 };
   #child: SandboxStats = NO_STATS;
   #disposed = false;
   #startFailure: { error: Error; until: number } | undefined;
@@ -134,6 +138,7 @@ export class ParserSandbox {
       calls: past.calls + child.calls,
       messages: past.messages + child.messages,
       crashes: past.crashes,
+      runSeconds: past.runSeconds,
     };
   }
 
@@ -255,7 +260,9 @@ export class ParserSandbox {
     const child: ParserProcess = new ParserProcess(this.#options, {
       onOutcome: (id, outcome) => {
         const request = this.#settled(child, id);
-        if (request !== undefined) settle(request, this.#decode(request.key, outcome));
+        if (request === undefined) return;
+        this.#past.runSeconds += (performance.now() - request.sentAt) / 1000;
+        settle(request, this.#decode(request.key, outcome));
       },
       onError: (id, message) => {
         const request = this.#settled(child, id);

@@ -23,7 +23,9 @@ class FakeLink implements AckLink {
     removeInboundQos2: (id: number): boolean => this.inboundQos2.delete(id),
   };
   readonly written: Buffer[] = [];
-  readonly transport = { write: (bytes: Buffer): void => void this.written.push(bytes) };
+  write(bytes: Buffer): void {
+    this.written.push(bytes);
+  }
   /** 'pause' and 'resume', in the order they were asked for. */
   readonly input: string[] = [];
 

@@ -52,6 +52,18 @@ export function runRetainedStoreContract(name: string, makeStore: () => Promise<
       assert.deepEqual(contents(await reopen(), 'a'), { a: { 't/1': 'second', 't/3': 'three' } });
     });
 
+    test('count: per namespace and in all, once committed', async () => {
+      const { store } = await makeStore();
+      store.set('a', retained('t/1', 'one'));
+      store.set('a', retained('t/2', 'two'));
+      store.set('b', retained('t/1', 'one'));
+      await store.flush();
+      assert.deepEqual([store.count('a'), store.count('b'), store.count('c'), store.count()], [2, 1, 0, 3]);
+      store.delete('a', 't/1');
+      await store.flush();
+      assert.deepEqual([store.count('a'), store.count()], [1, 2]);
+    });
+
     test('the same topic in two namespaces is two slots', async () => {
       const { store, reopen } = await makeStore();
       store.set('acct-1', retained('status', 'one'));

@@ -10,6 +10,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
+import type { Message } from '../../src/broker/message.ts';
 import { spawnProcess } from '../broker/helpers.ts';
 import { startMosquittoSub } from '../broker/wire-helpers.ts';
 import {
@@ -20,6 +21,7 @@ import {
   loginRecording,
   newAccount,
   newDevice,
+  pubackCode,
   record,
   startTenancyBroker,
   waitUntil,
@@ -138,21 +140,22 @@ describe('cross-tenant isolation', () => {
     assert.deepEqual(gotB2.map((m) => `${m.topic}=${m.payload}`), ['status/door=B-closed']);
   });
 
-  test('$SYS-style topics are per account: A\'s $SYS/# subscriber sees A\'s, B\'s sees none of them', async () => {
+  test('$SYS topics are per account: A\'s $SYS/# subscriber sees A\'s, B\'s sees none of them; a client may not publish there', async () => {
     const subA = await c(a2);
     const subB = await c(b2);
     const gotA = record(subA);
     const gotB = record(subB);
     await subA.subscribeAsync('$SYS/#', { qos: 1 });
     await subB.subscribeAsync('$SYS/#', { qos: 1 });
+    // $SYS is the broker's own (sys-topics.ts publishes there per namespace); a client is refused.
     const pubA = await c(a1);
-    await pubA.publishAsync('$SYS/broker/info', 'A-sys', { qos: 1, retain: true });
+    assert.equal(await pubackCode(pubA, '$SYS/broker/forged', 'A-forged'), 0x87);
+    tb.broker.publish(A, sysMessage('$SYS/broker/info', 'A-sys', true));
     await waitUntil(() => gotA.length >= 1, 'A\'s $SYS message');
     const lateB = await c(b3);
     const gotLateB = record(lateB);
     await lateB.subscribeAsync('$SYS/#', { qos: 1 });
-    const pubB = await c(b1);
-    await pubB.publishAsync('$SYS/control', 'B-sys', { qos: 1 });
+    tb.broker.publish(B, sysMessage('$SYS/control', 'B-sys', false));
     await waitUntil(() => gotB.length >= 1 && gotLateB.length >= 1, 'B\'s own $SYS message');
     assert.deepEqual(gotA.map((m) => m.payload), ['A-sys']);
     assert.deepEqual(gotB.map((m) => m.payload), ['B-sys']);
@@ -314,3 +317,7 @@ describe('one account shares one topic space (SPEC §1)', () => {
     }
   });
 });
+
+function sysMessage(topic: string, payload: string, retain: boolean): Message {
+  return { topic, payload: Buffer.from(payload), qos: 1, retain, properties: null, expiresAt: 0, origin: '' };
+}

@@ -49,7 +49,8 @@ export interface AckLink {
   readonly session: Pick<Session, 'addInboundQos2' | 'removeInboundQos2'> | null;
   /** Once true, acks decided later are dropped and input is not resumed. */
   readonly closed: boolean;
-  readonly transport: { write(bytes: Buffer): void };
+  /** Sends one packet to the client. */
+  write(bytes: Buffer): void;
   /** Stops reading frames and the socket. */
   pauseInput(): void;
   /** Reads again. */
@@ -186,7 +187,7 @@ export class AckQueue implements AckControl {
     const link = this.#link;
     const known = link.session!.removeInboundQos2(packetId);
     const code = known || link.protocolVersion < 5 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound;
-    link.transport.write(encodeAck(PacketType.Pubcomp, packetId, link.protocolVersion, code));
+    link.write(encodeAck(PacketType.Pubcomp, packetId, link.protocolVersion, code));
   }
 
   /** HeldAck's verdict, once: a failure is v5's code or v3's no-ack; a QoS 2 success remembers the id. */
@@ -230,7 +231,7 @@ export class AckQueue implements AckControl {
   #write(qos: number, packetId: number, code: number): void {
     this.#unacknowledged--;
     const link = this.#link;
-    link.transport.write(encodeAck(qos === 2 ? PacketType.Pubrec : PacketType.Puback, packetId, link.protocolVersion, code));
+    link.write(encodeAck(qos === 2 ? PacketType.Pubrec : PacketType.Puback, packetId, link.protocolVersion, code));
   }
 }
 

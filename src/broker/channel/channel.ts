@@ -12,6 +12,7 @@ import type { DisconnectCause } from '../hooks.ts';
 import type { Message } from '../message.ts';
 import { ReasonCode, isFailure } from '../reason-codes.ts';
 import type { EncodingCache, Session, SessionLink } from '../session/session.ts';
+import type { NamespaceStats } from '../stats.ts';
 import type { Transport, TransportHandler } from '../transport/transport.ts';
 import { AckQueue, type AckLink } from './ack-queue.ts';
 import { handleConnect } from './handle-connect.ts';
@@ -54,6 +55,8 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
   keepaliveMs = 0;
   /** broker.clock.now() when the client last sent bytes (set by CONNECT before keep alive starts). */
   lastActivity = 0;
+  /** Where this connection's traffic is counted (stats.ts): its namespace's from CONNECT on. */
+  stats: NamespaceStats;
 
   readonly #reader: FrameReader;
   #connectTimer: TimerHandle | null = null;
@@ -65,6 +68,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
   constructor(broker: Broker, transport: Transport) {
     this.broker = broker;
     this.transport = transport;
+    this.stats = broker.stats.unauthenticated;
     this.#reader = new FrameReader(this, broker.limits.maximumPacketSize);
     this.acks = new AckQueue(this, broker.limits.maxHeldAcks);
     this.#connectTimer = broker.clock.setTimeout(connectTimeout, broker.limits.connectTimeoutMs, this);
@@ -78,6 +82,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
 
   onData(chunk: Buffer): void {
     this.lastActivity = this.broker.clock.now();
+    this.stats.bytesReceived += chunk.length;
     this.#reader.push(chunk);
   }
 
@@ -101,6 +106,8 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
       this.#heldFrames.push([Buffer.from(frame), bodyOffset]);
       return;
     }
+    // Counted here, not above: a frame held during authentication comes through once more.
+    this.stats.packetsReceived++;
     try {
       this.#dispatch(frame, bodyOffset);
     } catch (err) {
@@ -128,7 +135,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
         return;
       case PacketType.Pingreq:
         if ((frame[0]! & 0x0f) !== 0 || frame.length !== 2) throw malformed('PINGREQ with flags or a body');
-        this.transport.write(encodePingresp());
+        this.write(encodePingresp());
         return;
       case PacketType.Subscribe:
         handleSubscribe(this, decodeSubscribe(frame, bodyOffset, this.protocolVersion));
@@ -165,7 +172,7 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
         return;
       case PacketType.Pubrec:
         if (!session.acknowledgePubrec(packetId, isFailure(reasonCode))) {
-          this.transport.write(encodeAck(PacketType.Pubrel, packetId, this.protocolVersion, ReasonCode.PacketIdentifierNotFound));
+          this.write(encodeAck(PacketType.Pubrel, packetId, this.protocolVersion, ReasonCode.PacketIdentifierNotFound));
         }
         return;
       case PacketType.Pubcomp:
@@ -246,13 +253,14 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
       bytes = encodePublish({ topic, payload: message.payload, qos, retain, dup, packetId, protocolVersion: this.protocolVersion, properties: v5 ? message.properties : null, messageExpiry, subscriptionIds: v5 ? subscriptionIds : null, topicAlias });
     }
     if (bytes.length > this.clientMaximumPacketSize) return false;
-    this.transport.write(bytes);
+    this.write(bytes);
+    this.stats.publishSent[qos]!++;
     if (this.broker.tracingDeliveries) this.broker.emit('message.delivered', this.client!, message, qos);
     return true;
   }
 
   sendPubrel(packetId: number): void {
-    if (this.state === ChannelState.Connected) this.transport.write(encodeAck(PacketType.Pubrel, packetId, this.protocolVersion));
+    if (this.state === ChannelState.Connected) this.write(encodeAck(PacketType.Pubrel, packetId, this.protocolVersion));
   }
 
   congested(): boolean {
@@ -260,7 +268,15 @@ export class Channel implements TransportHandler, SessionLink, FrameSink, AckLin
   }
 
   writePacket(packet: Packet): void {
-    this.transport.write(encodeControl(packet, this.protocolVersion));
+    this.write(encodeControl(packet, this.protocolVersion));
+  }
+
+  /** Every packet to the client leaves here (one packet per call), counted in its namespace's stats. */
+  write(bytes: Buffer): void {
+    const stats = this.stats;
+    stats.bytesSent += bytes.length;
+    stats.packetsSent++;
+    this.transport.write(bytes);
   }
 
   // ---- timers ----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ export function handleConnect(channel: Channel, frame: Buffer, bodyOffset: numbe
   const { name, level } = peekProtocolLevel(frame, bodyOffset);
   if ((name === 'MQTT' || name === 'MQIsdp') && level !== 3 && level !== 4 && level !== 5 && level !== 0x83 && level !== 0x84) {
     // MQTT 3.1.1 §3.1.2.2: answer an unknown level with return code 0x01, then close.
-    channel.transport.write(Buffer.from([PacketType.Connack << 4, 2, 0, ConnackV3.UnacceptableProtocolVersion]));
+    channel.write(Buffer.from([PacketType.Connack << 4, 2, 0, ConnackV3.UnacceptableProtocolVersion]));
     channel.close('protocol-error', ReasonCode.UnsupportedProtocolVersion, `unsupported protocol level ${level}`);
     return;
   }
@@ -136,6 +136,8 @@ function accept(
   broker.sessions.keepWill(session, channel.will);
   channel.session = session;
   channel.state = ChannelState.Connected;
+  channel.stats = broker.stats.namespace(namespace);
+  broker.stats.clientConnected(client, channel.stats);
 
   const limits = broker.limits;
   const serverKeepAlive = v5 ? serverKeepAliveFor(request.keepalive, limits) : undefined;
@@ -163,7 +165,7 @@ function accept(
     });
   } else {
     // MQTT 3.1 has no session-present flag: that CONNACK byte is reserved and must stay 0.
-    channel.transport.write(encodeConnackAccepted(sessionPresent && channel.protocolVersion === 4));
+    channel.write(encodeConnackAccepted(sessionPresent && channel.protocolVersion === 4));
   }
 
   broker.emit('client.connack', request, { reasonCode: ReasonCode.Success, sessionPresent });

@@ -3,13 +3,13 @@ import type { DecodedPublish } from '../codec/publish-codec.ts';
 import { ProtocolViolation, protocolError } from '../errors.ts';
 import type { Message } from '../message.ts';
 import { ReasonCode, isFailure } from '../reason-codes.ts';
-import { checkTopicName } from '../routing/topic.ts';
+import { checkTopicName, isSysTopic } from '../routing/topic.ts';
 import type { Channel } from './channel.ts';
 import type { HeldAck } from './ack-queue.ts';
 
 /**
  * Inbound PUBLISH as a pipeline that stops at the first reason code (STYLE habit 7):
- * topic alias → topic check → duplicate QoS 2 → receive maximum → authorization → route (the
+ * topic alias → topic check → duplicate QoS 2 → receive maximum → not $SYS → authorization → route (the
  * acknowledgement of a QoS 1/2 publish waits for the store writes it caused, see Broker.publishWrites)
  * → onPublish hook (which may hold the acknowledgement until the platform has made data durable).
  * The acknowledgement itself, its order and its codes, is the channel's AckQueue's (ack-queue.ts).
@@ -18,6 +18,7 @@ export function handlePublish(channel: Channel, p: DecodedPublish): void {
   const broker = channel.broker;
   const session = channel.session!;
   const v5 = channel.protocolVersion === 5;
+  channel.stats.publishReceived[p.qos]!++;
 
   let topic = p.topic;
   if (p.topicAlias !== 0) {
@@ -58,6 +59,11 @@ export function handlePublish(channel: Channel, p: DecodedPublish): void {
     origin: session.key,
   };
   const client = channel.client!;
+  if (isSysTopic(topic)) {
+    // $SYS is the broker's own (MQTT 5 §4.7.2); like Mosquitto, a client may not publish there.
+    refuse(channel, client, message, p.packetId, ReasonCode.NotAuthorized);
+    return;
+  }
   const authorize = broker.hooks.authorizePublish;
   if (authorize === undefined) {
     route(channel, client, message, p.packetId);
@@ -81,7 +87,9 @@ export function handlePublish(channel: Channel, p: DecodedPublish): void {
 }
 
 function refuse(channel: Channel, client: ClientInfo, message: Message, packetId: number, code: number, pending: HeldAck | null = null): void {
-  channel.broker.emit('message.dropped', client, message, `publish refused (reason 0x${code.toString(16)})`);
+  const reason = `publish refused (reason 0x${code.toString(16)})`;
+  channel.broker.stats.dropped(client.namespace, reason);
+  channel.broker.emit('message.dropped', client, message, reason);
   channel.acks.refuse(message.qos, packetId, code, pending);
 }
 

@@ -31,6 +31,13 @@ export class MemoryRetainedStore implements RetainedStore {
     if (topics.size === 0) this.#namespaces.delete(namespace);
   }
 
+  count(namespace?: string): number {
+    if (namespace !== undefined) return this.#namespaces.get(namespace)?.size ?? 0;
+    let n = 0;
+    for (const topics of this.#namespaces.values()) n += topics.size;
+    return n;
+  }
+
   /** Nothing is ever pending here. */
   whenDurable(waiter: DurableWaiter): void {
     waiter.durable(true);

@@ -21,6 +21,11 @@ export interface RetainedStore extends DurabilityBarrier {
   set(namespace: string, message: Message): void;
   /** Clears the retained message of a topic (nothing happens when it has none). */
   delete(namespace: string, topic: string): void;
+  /**
+   * Retained messages of one namespace, or of all: what is committed (writes of the current batch
+   * may not show yet). For metrics and $SYS, read every few seconds, never per message.
+   */
+  count(namespace?: string): number;
   flush(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import type { DeliveryFilter } from '../hooks.ts';
 import type { Message } from '../message.ts';
+import { isSysTopic } from '../routing/topic.ts';
 import type { Session, SessionObserver } from '../session/session.ts';
 import type { SubscriptionOptions } from '../session/session-store.ts';
 import { RetainedIndex } from './retained-index.ts';
@@ -15,6 +16,10 @@ import type { RetainedStore } from './retained-store.ts';
  * at start-up (issue 15: restart time grew with the retained set); until then its retained publishes
  * only write through, and the store's `load` includes those not yet committed.
  *
+ * `$SYS/...` messages (sys-topics.ts) are kept in memory only, never written to the store: they are
+ * the running process's figures, replaced every interval, meaningless after a restart (Mosquitto does
+ * not persist them either), and writing them would add a store batch per namespace per interval.
+ *
  * Cost: nothing for a publish without the retain flag. With it, one store write (write-behind: the
  * publisher's ack waits for its commit), plus one walk down the topic's levels once the namespace is
  * loaded. On subscribe, only the branches the filter can match are visited; the first one of a
@@ -23,6 +28,8 @@ import type { RetainedStore } from './retained-store.ts';
  */
 export class Retainer {
   readonly #indexes = new Map<string, RetainedIndex>();
+  /** `$SYS` messages per namespace, in memory only (see above). */
+  readonly #sys = new Map<string, RetainedIndex>();
   readonly #store: RetainedStore;
   readonly #observer: SessionObserver;
 
@@ -33,6 +40,10 @@ export class Retainer {
 
   /** Keeps (or, with an empty payload, clears) a topic's retained message; true when the store was written. */
   store(namespace: string, message: Message): boolean {
+    if (isSysTopic(message.topic)) {
+      this.#storeSys(namespace, message);
+      return false;
+    }
     const index = this.#indexes.get(namespace);
     if (message.payload.length === 0) {
       // Not loaded: whether the topic holds a message is unknown here, and a delete of nothing is harmless.
@@ -53,6 +64,11 @@ export class Retainer {
     const index = this.#loaded(session.namespace);
     const now = this.#observer.clock.now();
     const subscriptionIds = options.subscriptionId !== 0 ? [options.subscriptionId] : null;
+    const sys = this.#sys.get(session.namespace);
+    // '#' and '+' never match '$SYS' (MQTT 5 §4.7.2), so only a filter starting with '$' looks there.
+    if (sys !== undefined && topicFilter.startsWith('$')) {
+      for (const message of sys.match(topicFilter)) session.offer(message, Math.min(message.qos, options.qos) as 0 | 1 | 2, true, subscriptionIds, null);
+    }
     for (const message of index.match(topicFilter)) {
       if (message.expiresAt !== 0 && message.expiresAt <= now) {
         index.delete(message.topic);
@@ -65,6 +81,21 @@ export class Retainer {
       }
       session.offer(message, Math.min(message.qos, options.qos) as 0 | 1 | 2, true, subscriptionIds, null);
     }
+  }
+
+  /** Retained messages of a namespace, or of all (the store's count: `$SYS` ones are not included). */
+  count(namespace?: string): number {
+    return this.#store.count(namespace);
+  }
+
+  #storeSys(namespace: string, message: Message): void {
+    let index = this.#sys.get(namespace);
+    if (message.payload.length === 0) {
+      index?.delete(message.topic);
+      return;
+    }
+    if (index === undefined) this.#sys.set(namespace, (index = new RetainedIndex()));
+    index.set(message);
   }
 
   #loaded(namespace: string): RetainedIndex {

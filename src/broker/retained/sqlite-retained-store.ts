@@ -64,6 +64,8 @@ export class SqliteRetainedStore implements RetainedStore {
   #upsert;
   #delete;
   #selectNamespace;
+  #countNamespace;
+  #countAll;
   #writeBatch;
 
   constructor(db: Database, options: SqliteStoreOptions = {}) {
@@ -76,6 +78,8 @@ export class SqliteRetainedStore implements RetainedStore {
     );
     this.#delete = db.prepare<[string, string]>('DELETE FROM mqtt_retained WHERE namespace = ? AND topic = ?');
     this.#selectNamespace = db.prepare<[string], MessageColumns>('SELECT topic, payload, qos, retain, properties, expires_at, origin FROM mqtt_retained WHERE namespace = ?');
+    this.#countNamespace = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM mqtt_retained WHERE namespace = ?');
+    this.#countAll = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM mqtt_retained');
     this.#writeBatch = db.transaction((writes: Iterable<PendingWrite>) => {
       for (const write of writes) {
         try {
@@ -108,6 +112,11 @@ export class SqliteRetainedStore implements RetainedStore {
       else byTopic.set(write.topic, write.message);
     }
     return byTopic === null ? messages : [...byTopic.values()];
+  }
+
+  /** A range of the primary key for one namespace; a full index scan for all. */
+  count(namespace?: string): number {
+    return (namespace === undefined ? this.#countAll.get() : this.#countNamespace.get(namespace))?.n ?? 0;
   }
 
   set(namespace: string, message: Message): void {

@@ -26,6 +26,11 @@ export function checkTopicName(topic: string, limits: TopicLimits): string | nul
   return null;
 }
 
+/** `$SYS/...`: the broker's own figures (sys-topics.ts); clients may read them, never publish there. */
+export function isSysTopic(topic: string): boolean {
+  return topic.charCodeAt(0) === 0x24 && (topic.startsWith('$SYS/') || topic === '$SYS');
+}
+
 /** A topic filter: '+' fills a whole level, '#' a whole last level. */
 export function checkTopicFilter(filter: string, limits: TopicLimits): string | null {
   const common = checkCommon(filter, 'topic filter', limits);

@@ -61,6 +61,11 @@ export class SessionRegistry {
     return this.#sessions.size;
   }
 
+  /** Every session known, connected or not (metrics and $SYS walk them every few seconds). */
+  values(): IterableIterator<Session> {
+    return this.#sessions.values();
+  }
+
   /**
    * Loads persisted sessions; call once before listening. Timers that ran while the process was down
    * are caught up (SPEC §2): a session whose expiry passed is deleted, a delayed will whose delay passed

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Pool, PoolConfig } from 'pg';
 import type { AggregatePoint, BucketStore, QueryResult } from '../bucket-store.ts';
-import { GroupCommitWriter, type CommitWaiter } from '../group-commit.ts';
+import { GroupCommitWriter, type CommitObserver, type CommitWaiter } from '../group-commit.ts';
 import { MAX_QTY, type DataFilter, type DataQuery } from '../query.ts';
 import type { DataRecord } from '../record.ts';
 import { migratePostgres } from './postgres-migrate.ts';
@@ -12,6 +12,8 @@ import { POSTGRES_BUCKET_MIGRATIONS } from './postgres-schema.ts';
 export interface PostgresBucketStoreOptions {
   /** e.g. `postgres://user:password@127.0.0.1:5432/bucketmq`. */
   connectionString: string;
+  /** Told of each committed batch (metrics). */
+  onCommit?: CommitObserver;
   /**
    * Schema holding the tables (created if missing; every connection's search_path is set to it).
    * Default: the server's search_path (normally `public`). Tests use one schema per run.
@@ -57,9 +59,9 @@ export class PostgresBucketStore implements BucketStore {
   readonly #writer: GroupCommitWriter<DataRecord>;
   #closed = false;
 
-  private constructor(pool: Pool, maxBatch: number, writers: number) {
+  private constructor(pool: Pool, maxBatch: number, writers: number, onCommit: CommitObserver | undefined) {
     this.#pool = pool;
-    this.#writer = new GroupCommitWriter<DataRecord>((records) => this.#commit(records), { maxBatch, inFlight: writers });
+    this.#writer = new GroupCommitWriter<DataRecord>((records) => this.#commit(records), { maxBatch, inFlight: writers, onCommit });
   }
 
   /** Connects, creates the schema if needed and brings the tables up to date. */
@@ -79,7 +81,7 @@ export class PostgresBucketStore implements BucketStore {
       await pool.end();
       throw error;
     }
-    return new PostgresBucketStore(pool, options.maxBatch ?? 20_000, options.writers ?? 2);
+    return new PostgresBucketStore(pool, options.maxBatch ?? 20_000, options.writers ?? 2, options.onCommit);
   }
 
   insert(records: DataRecord[]): Promise<void> {

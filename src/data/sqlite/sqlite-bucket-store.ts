@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { BucketStore, QueryResult } from '../bucket-store.ts';
-import { GroupCommitWriter, type CommitWaiter } from '../group-commit.ts';
+import { GroupCommitWriter, type CommitObserver, type CommitWaiter } from '../group-commit.ts';
 import { DEFAULT_QTY, MAX_QTY, type DataFilter, type DataQuery } from '../query.ts';
 import type { DataRecord } from '../record.ts';
 import { migrate, type Database } from '../../storage/sqlite-database.ts';
@@ -38,6 +38,8 @@ export interface SqliteBucketStoreOptions {
   deleteChunk?: number;
   /** Close the database when the store closes (it was opened for the store alone); default false. */
   closeDatabase?: boolean;
+  /** Told of each committed batch (metrics). */
+  onCommit?: CommitObserver;
 }
 
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
@@ -77,7 +79,7 @@ export class SqliteBucketStore implements BucketStore {
     this.#writer = createBucketWriter(db);
     this.#commits = new GroupCommitWriter<DataRecord>(async (records) => {
       await this.#writer.apply({ kind: 'insert', rows: rowBatch(records) });
-    }, { maxBatch: options.maxBatch ?? 2_000, inFlight: 3 });
+    }, { maxBatch: options.maxBatch ?? 2_000, inFlight: 3, onCommit: options.onCommit });
   }
 
   /** Group-commit transactions so far (for metrics and tests). */
